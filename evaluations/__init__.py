@@ -1,0 +1,1 @@
+"""Metric functions, the trained evaluator and the benchmark runner."""

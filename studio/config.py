@@ -1,0 +1,53 @@
+"""One frozen configuration, built once from the environment at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.formats.errors import DEFAULT_MAX_FRAMES
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class StudioConfig:
+    """Everything the app and CLI read from the environment, validated in one place.
+
+    ``output_dir`` is where renders and exports go (the only folder Gradio may serve);
+    ``max_upload_mb`` caps uploads; ``max_frames`` caps any clip a reader accepts.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 7860
+    output_dir: Path = PROJECT_ROOT / "outputs"
+    assets_dir: Path = PROJECT_ROOT / "assets"
+    max_frames: int = DEFAULT_MAX_FRAMES
+    max_upload_mb: int = 50
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StudioConfig:
+        env = os.environ if env is None else env
+
+        def integer(name: str, default: int, low: int, high: int) -> int:
+            raw = env.get(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+            if not low <= value <= high:
+                raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
+            return value
+
+        return cls(
+            host=env.get("STUDIO_HOST", cls.host),
+            port=integer("STUDIO_PORT", cls.port, 1, 65535),
+            output_dir=Path(env.get("STUDIO_OUTPUT_DIR", str(cls.output_dir))).resolve(),
+            assets_dir=Path(env.get("STUDIO_ASSETS_DIR", str(cls.assets_dir))).resolve(),
+            max_frames=integer("STUDIO_MAX_FRAMES", DEFAULT_MAX_FRAMES, 1, 10_000_000),
+            max_upload_mb=integer("STUDIO_MAX_UPLOAD_MB", cls.max_upload_mb, 1, 4096),
+        )

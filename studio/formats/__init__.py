@@ -1,0 +1,113 @@
+"""Readers and writers: every file the studio touches goes through here.
+
+``read_clip(path)`` picks the reader from the file name (and, for ``.csv``, the header):
+
+=====================  =====================================================
+``*.keyframes.csv``    KeyframeFace keyframe CSV (interpolated into a clip)
+``*.csv``              Live Link Face CSV (``Keyframe`` header: keyframe CSV)
+``*.npz``              studio npz, or FLAME parameters by key
+``*.npy``              packed FLAME parameters, ``(T, 53)``, ``(50,)``...
+``*.json``             a KeyframeFace model answer ``{"Keyframe_1": {...}}``
+=====================  =====================================================
+
+Every reader raises :class:`FormatError` (file, place, problem) and never returns half a file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from studio.formats.arrays import read_npz, write_flame_npz, write_npz
+from studio.formats.dataset import Dataset, DatasetItem, read_dataset, write_dataset
+from studio.formats.errors import DEFAULT_MAX_FRAMES, FormatError, LoadedClip
+from studio.formats.keyframeface import (
+    keyframes_to_clip,
+    parse_keyframe_answer,
+    read_keyframe_csv,
+    write_keyframe_csv,
+)
+from studio.formats.livelink import read_livelink_csv, write_livelink_csv
+from studio.motion import MotionClip
+
+__all__ = [
+    "DEFAULT_MAX_FRAMES", "Dataset", "DatasetItem", "FormatError", "LoadedClip", "clip_format",
+    "read_clip", "read_dataset", "write_clip", "write_dataset",
+]  # fmt: skip
+
+WRITE_FORMATS = {
+    "livelink": ".csv",
+    "keyframes": ".keyframes.csv",
+    "npz": ".npz",
+    "flame-npz": ".npz",
+}
+
+
+def clip_format(path: str | Path) -> str:
+    """The format a path names: ``livelink``, ``keyframes``, ``npz`` or ``answer``."""
+    name = Path(path).name.lower()
+    if name.endswith(".keyframes.csv"):
+        return "keyframes"
+    if name.endswith(".csv"):
+        return "livelink"
+    if name.endswith((".npz", ".npy")):
+        return "npz"
+    if name.endswith(".json"):
+        return "answer"
+    raise FormatError(path, "unknown file type (expected .csv, .keyframes.csv, .npz, .npy or .json)")
+
+
+def _sniff_keyframe_csv(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8-sig") as handle:
+            return handle.readline().strip().lower().startswith("keyframe")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def read_clip(path: str | Path, *, max_frames: int = DEFAULT_MAX_FRAMES,
+              fps: float | None = None) -> LoadedClip:  # fmt: skip
+    """Read any clip file the studio knows. ``fps`` overrides a file without its own rate."""
+    path = Path(path)
+    if not path.is_file():
+        raise FormatError(path, "no such file")
+    kind = clip_format(path)
+    if kind == "livelink" and _sniff_keyframe_csv(path):
+        kind = "keyframes"
+    if kind == "livelink":
+        return read_livelink_csv(path, max_frames=max_frames)
+    if kind == "keyframes":
+        return read_keyframe_csv(path, fps=fps or 30.0)
+    if kind == "npz":
+        return read_npz(path, max_frames=max_frames, fps=fps)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FormatError(path, f"cannot read: {exc}") from None
+    answer = parse_keyframe_answer(text)
+    if answer.problems:
+        raise FormatError(path, answer.problems[0])
+    if not answer.names:
+        raise FormatError(path, "no keyframes in the answer")
+    clip = keyframes_to_clip(answer.values, fps=fps or 30.0)
+    meta = {**clip.meta, "source": str(path), "format": "answer"}
+    return LoadedClip(clip.replace(meta=meta), str(path), "answer")
+
+
+def write_clip(clip: MotionClip, path: str | Path, fmt: str | None = None) -> str:
+    """Write ``clip`` in ``fmt`` (default: from the file name). Returns the format used."""
+    path = Path(path)
+    if fmt is None:
+        kind = clip_format(path)
+        fmt = {"livelink": "livelink", "keyframes": "keyframes",
+               "npz": "npz", "answer": "answer"}[kind]  # fmt: skip
+    if fmt == "livelink":
+        write_livelink_csv(clip, path)
+    elif fmt == "keyframes":
+        write_keyframe_csv(clip, path)
+    elif fmt == "npz":
+        write_npz(clip, path)
+    elif fmt == "flame-npz":
+        write_flame_npz(clip, path)
+    else:
+        raise ValueError(f"cannot write format {fmt!r}; use one of {sorted(WRITE_FORMATS)}")
+    return fmt

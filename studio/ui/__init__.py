@@ -1,0 +1,59 @@
+"""The Gradio app: one module per tab, each calling studio functions; no domain logic here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from studio.config import StudioConfig
+from studio.ui import explore
+
+TITLE = "Expression Studio"
+INTRO = (
+    "Run text-to-facial-expression models on the same prompt and seed, watch them side by side, "
+    "score them with the field's metrics and run preference studies."
+)
+CSS = """
+.studio-note { color: var(--body-text-color-subdued); font-size: 0.95em; }
+footer { display: none !important; }
+"""
+
+
+def _planned(what: str) -> None:
+    gr.Markdown(f"*{what}*", elem_classes="studio-note")
+
+
+def build_app(config: StudioConfig) -> gr.Blocks:
+    """Assemble the tabs. Nothing heavy happens here: models and renderers load on first use."""
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
+        gr.Markdown(f"# {TITLE}\n{INTRO}")
+        with gr.Tabs():
+            with gr.Tab("Compare", id="compare"):
+                _planned(
+                    "Side-by-side generation arrives with the built-in models and the renderer. "
+                    "Meanwhile, inspect any clip file in the Explore tab."
+                )
+            with gr.Tab("Explore", id="explore"):
+                explore.build_tab(config)
+            with gr.Tab("Benchmark", id="benchmark"):
+                _planned("The leaderboard arrives with the evaluation suite.")
+            with gr.Tab("Study", id="study"):
+                _planned("Preference studies arrive with the study issue.")
+    return app
+
+
+def launch_kwargs(config: StudioConfig) -> dict[str, Any]:
+    """Arguments for ``Blocks.launch``: loopback by default, never a share link, only the
+    studio's own output folder served, uploads capped."""
+    config.output_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "server_name": config.host,
+        "server_port": config.port,
+        "share": False,
+        "allowed_paths": [str(config.output_dir)],
+        "max_file_size": f"{config.max_upload_mb}mb",
+        "css": CSS,
+        "theme": gr.themes.Soft(),
+        "show_error": False,
+    }

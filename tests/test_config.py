@@ -1,0 +1,28 @@
+import pytest
+
+from studio.config import StudioConfig
+
+
+def test_defaults_serve_loopback_on_7860():
+    config = StudioConfig.from_env({})
+    assert (config.host, config.port) == ("127.0.0.1", 7860)
+
+
+def test_environment_overrides(tmp_path):
+    config = StudioConfig.from_env(
+        {"STUDIO_PORT": "8000", "STUDIO_OUTPUT_DIR": str(tmp_path), "STUDIO_MAX_FRAMES": "100"}
+    )
+    assert config.port == 8000 and config.output_dir == tmp_path.resolve() and config.max_frames == 100
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("STUDIO_PORT", "http"), ("STUDIO_PORT", "70000"), ("STUDIO_MAX_UPLOAD_MB", "0")]
+)
+def test_bad_values_are_refused_with_the_variable_name(name, value):
+    with pytest.raises(ValueError, match=name):
+        StudioConfig.from_env({name: value})
+
+
+def test_config_is_frozen():
+    with pytest.raises(AttributeError):
+        StudioConfig().port = 1  # type: ignore[misc]
