@@ -16,9 +16,10 @@ CLIP_TYPES = [".csv", ".npz", ".npy", ".json"]
 
 
 def busiest_channels(clip: MotionClip, count: int) -> list[int]:
-    """Indices of the ``count`` channels with the largest range, busiest first."""
+    """Indices of up to ``count`` moving channels with the largest range, busiest first."""
     spread = clip.values.max(axis=0) - clip.values.min(axis=0)
-    return [int(i) for i in np.argsort(-spread, kind="stable")[:count]]
+    order = np.argsort(-spread, kind="stable")[:count]
+    return [int(i) for i in order if spread[i] > 1e-6]  # a flat channel says nothing
 
 
 def curves_figure(clip: MotionClip, count: int = 8) -> go.Figure:
@@ -43,7 +44,7 @@ def summary_markdown(loaded: LoadedClip) -> str:
         ("frames", str(clip.n_frames)), ("duration", f"{clip.duration_s:.2f} s"),
         ("dropped rows", str(loaded.dropped_rows)),
     ]  # fmt: skip
-    table = "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+    table = "| property | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
     notes = "".join(f"\n- {w}" for w in loaded.warnings)
     return table + (f"\n\n**Notes**{notes}" if notes else "")
 

@@ -1,0 +1,58 @@
+"""A live studio server and a headless Chromium (Debian's package, driven by Playwright)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from studio.config import StudioConfig
+from studio.ui import build_app, launch_kwargs
+
+# Flags that keep Chromium quiet on a machine without network or GPU.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+    "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage",
+]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def studio_url(tmp_path_factory) -> Iterator[str]:
+    config = StudioConfig(port=free_port(), output_dir=tmp_path_factory.mktemp("outputs"))
+    app = build_app(config)
+    app.launch(prevent_thread_lock=True, **launch_kwargs(config))
+    try:
+        yield f"http://127.0.0.1:{config.port}/"
+    finally:
+        app.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.skip("Debian's chromium is not installed (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def screenshot_dir(tmp_path) -> Path:
+    """Where screenshots go: $STUDIO_SCREENSHOT_DIR when set (to look at them), else a temp dir."""
+    target = Path(os.environ.get("STUDIO_SCREENSHOT_DIR", tmp_path))
+    target.mkdir(parents=True, exist_ok=True)
+    return target
