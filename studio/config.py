@@ -17,13 +17,15 @@ class StudioConfig:
     """Everything the app and CLI read from the environment, validated in one place.
 
     ``output_dir`` is where renders and exports go (the only folder Gradio may serve);
-    ``max_upload_mb`` caps uploads; ``max_frames`` caps any clip a reader accepts.
+    ``models_config`` lists the models to load (YAML or TOML); ``max_upload_mb`` caps uploads;
+    ``max_frames`` caps any clip a reader accepts.
     """
 
     host: str = "127.0.0.1"
     port: int = 7860
     output_dir: Path = PROJECT_ROOT / "outputs"
     assets_dir: Path = PROJECT_ROOT / "assets"
+    models_config: Path = PROJECT_ROOT / "assets" / "models.yaml"
     max_frames: int = DEFAULT_MAX_FRAMES
     max_upload_mb: int = 50
 
@@ -48,6 +50,7 @@ class StudioConfig:
             port=integer("STUDIO_PORT", cls.port, 1, 65535),
             output_dir=Path(env.get("STUDIO_OUTPUT_DIR", str(cls.output_dir))).resolve(),
             assets_dir=Path(env.get("STUDIO_ASSETS_DIR", str(cls.assets_dir))).resolve(),
+            models_config=Path(env.get("STUDIO_MODELS_CONFIG", str(cls.models_config))).resolve(),
             max_frames=integer("STUDIO_MAX_FRAMES", DEFAULT_MAX_FRAMES, 1, 10_000_000),
             max_upload_mb=integer("STUDIO_MAX_UPLOAD_MB", cls.max_upload_mb, 1, 4096),
         )

@@ -1,0 +1,76 @@
+"""``python -m studio models list`` and ``python -m studio generate``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from studio.cli import UsageError
+
+
+def _specs(args: argparse.Namespace):
+    from studio.config import StudioConfig
+    from studio.models import read_models_config
+
+    path = Path(args.config) if args.config else StudioConfig.from_env().models_config
+    if not path.is_file():
+        raise UsageError(f"models config {path} not found")
+    return read_models_config(path)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from studio.models import load_models, resolve_device
+
+    reports = load_models(_specs(args))
+    if not reports:
+        print("no models configured")
+        return 0
+    print(f"{'name':<18} {'family':<14} {'space':<6} {'device':<6} {'checkpoint':<14} status")
+    for report in reports:
+        spec = report.spec
+        device = resolve_device(spec.device) if spec.checkpoint else "-"
+        digest = report.model and getattr(report.model, "checkpoint_sha256", None)
+        short = (digest or spec.sha256 or "-")[:12]
+        status = f"OK ({report.load_s:.2f} s)" if report.error is None else f"FAILED: {report.error}"
+        print(f"{spec.name:<18} {spec.family:<14} {spec.space:<6} {device:<6} {short:<14} {status}")
+    return 0 if all(r.error is None for r in reports) else 1
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from studio.formats import write_clip
+    from studio.models import load_models, run_model
+
+    specs = [s for s in _specs(args) if s.name == args.model]
+    if not specs:
+        raise UsageError(f"no model named {args.model!r} in the models config")
+    report = load_models(specs)[0]
+    if report.model is None:
+        raise UsageError(report.error or "the model did not load")
+    result = run_model(report.model, args.prompt, seed=args.seed, duration_s=args.duration)
+    for notice in result.notices:
+        print(f"note: {notice}")
+    if result.clip is None:
+        raise UsageError(result.error or "no clip")
+    write_clip(result.clip, args.output)
+    print(f"wrote {args.output} ({result.clip.n_frames} frames at {result.clip.fps:g} fps, "
+          f"{result.latency_ms:.0f} ms)")  # fmt: skip
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    models = sub.add_parser("models", help="list the configured models")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    listing = models_sub.add_parser("list", help="name, family, space, device, checkpoint hash, load status")
+    listing.add_argument(
+        "--config", help="models config (default: $STUDIO_MODELS_CONFIG or assets/models.yaml)"
+    )
+    listing.set_defaults(run=cmd_list)
+
+    generate = sub.add_parser("generate", help="run one model on one prompt and write the clip")
+    generate.add_argument("--model", required=True)
+    generate.add_argument("--prompt", required=True)
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--duration", type=float, default=4.0, help="seconds")
+    generate.add_argument("-o", "--output", required=True, help=".csv (Live Link), .npz, .keyframes.csv")
+    generate.add_argument("--config", help="models config")
+    generate.set_defaults(run=cmd_generate)

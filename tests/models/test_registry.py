@@ -1,0 +1,77 @@
+import pytest
+
+from studio.formats import FormatError
+from studio.formats.checkpoints import read_checkpoint, write_checkpoint
+from studio.models import ModelError, ModelSpec, load_model, read_models_config, register_model
+from studio.models.base import family_class
+
+
+def test_duplicate_family_name_fails_at_registration():
+    family_class("results")  # make sure it is registered
+    with pytest.raises(ValueError, match="already registered"):
+
+        @register_model("results")
+        class Impostor:
+            @classmethod
+            def from_spec(cls, spec):
+                return cls()
+
+            def generate(self, prompt, *, seed, duration_s):
+                return None
+
+
+def test_unknown_family_in_config_is_named(tmp_path):
+    path = tmp_path / "models.yaml"
+    path.write_text("models:\n  - {name: x, family: telepathy}\n")
+    with pytest.raises(FormatError, match=r"models\[0\].*unknown family 'telepathy'"):
+        read_models_config(path)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("models:\n  - {name: A B, family: results}\n", "name"),
+        ("models:\n  - {name: a, family: results}\n  - {name: a, family: results}\n", "twice"),
+        ("models:\n  - {name: a, family: results, sha256: xyz}\n", "64 hex"),
+        ("models:\n  - {name: a, family: results, colour: red}\n", "unknown fields"),
+        ("models: {a: 1}\n", "must be a list"),
+        ("models: [\n", "not valid YAML"),
+    ],
+)
+def test_bad_models_configs(tmp_path, body, message):
+    path = tmp_path / "models.yaml"
+    path.write_text(body)
+    with pytest.raises(FormatError, match=message):
+        read_models_config(path)
+
+
+def test_toml_config_and_relative_paths(tmp_path, results_folder):
+    path = tmp_path / "models.toml"
+    path.write_text('[[models]]\nname = "stored"\nfamily = "results"\npath = "results"\n')
+    (spec,) = read_models_config(path)
+    assert spec.path == results_folder.resolve()
+    assert load_model(spec).name == "stored"
+
+
+def test_checkpoint_hash_mismatch_refuses_to_load(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "m.safetensors"
+    digest = write_checkpoint(
+        path, {"w": np.arange(6, dtype=np.float32).reshape(2, 3)}, {"family": "x", "k": 3}
+    )
+    checkpoint = read_checkpoint(path, digest)
+    assert checkpoint.config == {"family": "x", "k": 3} and checkpoint.tensors["w"].shape == (2, 3)
+    assert (tmp_path / "m.json").is_file()
+    with pytest.raises(FormatError, match="SHA-256 mismatch"):
+        read_checkpoint(path, "0" * 64)
+    path.write_bytes(path.read_bytes()[:20])
+    with pytest.raises(FormatError, match="not a readable safetensors"):
+        read_checkpoint(path)
+    with pytest.raises(FormatError, match=r"must be \.safetensors"):
+        read_checkpoint(tmp_path / "m.json")
+
+
+def test_results_model_without_path_fails_clearly():
+    with pytest.raises(ModelError, match="needs 'path'"):
+        load_model(ModelSpec("stored", "results"))
