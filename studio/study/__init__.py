@@ -1,0 +1,1 @@
+"""User-preference studies: definitions, storage, participant flow and agreement statistics."""
