@@ -3,9 +3,10 @@
 Two channel spaces exist:
 
 * ``"arkit"`` — always the 61 channels of :data:`ARKIT_CHANNELS` in Live Link Face CSV order:
-  52 blendshapes (unitless weights, nominally ``[0, 1]``) then 9 rotations (normalised, about
-  ``[-1, 1]``, where 1.0 stands for pi radians). Files spell the names many ways; they are
-  mapped to this order *by name* through :func:`arkit_name_map`, never by position.
+  52 blendshapes (unitless weights, nominally ``[0, 1]``) then 9 rotations (head and eyes,
+  radians; real captures stay within about ``[-1, 1]``: eye yaw reaches ~0.6 rad = 34°).
+  Files spell the names many ways; they are mapped to this order *by name* through
+  :func:`arkit_name_map`, never by position.
 * ``"flame"`` — a FLAME layout (:class:`FlameLayout`): ``expr_000..`` expression coefficients,
   the jaw pose as axis-angle (``jaw_x/y/z``, radians) or 6D (``jaw6d_0..5``, the first two rows
   of the rotation matrix, as pytorch3d writes them), and optional global, neck and eye poses
@@ -60,8 +61,8 @@ BLENDSHAPE_RANGE = (0.0, 1.0)
 ROTATION_RANGE = (-1.0, 1.0)
 BLENDSHAPE_HARD_LIMIT = (-1.0, 2.0)
 ROTATION_HARD_LIMIT = (-4.0, 4.0)
-# Normalised ARKit rotations are angles in units of pi: +1 and -1 are the same orientation.
-ARKIT_ROTATION_PERIOD = 2.0
+# ARKit rotation channels are angles in radians: interpolation wraps them with period 2 pi.
+ARKIT_ROTATION_PERIOD = 2 * np.pi
 
 
 def arkit_limits() -> tuple[np.ndarray, np.ndarray]:
@@ -438,7 +439,7 @@ class MotionClip:
 
         Sample ``j`` of the result sits at ``t = j / fps`` seconds; the new length is
         ``round(T * fps / self.fps)``, so 60 -> 20 fps keeps every third frame exactly.
-        ARKit rotations are unwrapped with period 2 (units of pi) before interpolating; FLAME
+        ARKit rotations (radians) are unwrapped with period 2 pi before interpolating; FLAME
         axis-angle and 6D poses are slerped. A static (single-frame) clip only changes its rate.
         """
         fps = float(fps)

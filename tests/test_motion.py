@@ -138,9 +138,9 @@ def test_resample_up_is_linear_and_keeps_duration():
 def test_arkit_rotations_interpolate_the_short_way_round():
     values = np.zeros((2, 61), np.float32)
     yaw = ARKIT_CHANNELS.index("headYaw")
-    values[:, yaw] = [0.95, -0.95]  # 171° then -171°: 18° apart through ±180°, not 342°
+    values[:, yaw] = [np.pi - 0.1, -np.pi + 0.1]  # 20° apart through ±180°, not 340°
     up = MotionClip(values, 1, "arkit", ARKIT_CHANNELS).resample(2)
-    assert abs(up.values[1, yaw]) == pytest.approx(1.0, abs=1e-6)
+    assert abs(up.values[1, yaw]) == pytest.approx(np.pi, abs=1e-5)
 
 
 def test_flame_axis_angle_is_slerped():

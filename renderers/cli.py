@@ -1,0 +1,154 @@
+"""CLI commands of the renderers: ``render``, ``rig-sheet``, ``flame-convert``.
+
+Registered through ``studio.cli.COMMAND_MODULES``; heavy imports (OpenGL, torch) happen inside
+the run functions so ``python -m studio --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from studio.cli import UsageError
+
+
+def _report_warnings(run: Callable[[], int]) -> int:
+    """Run ``run`` and print each distinct renderer warning once on stderr."""
+    from renderers.rig import RigWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RigWarning)
+        code = run()
+    seen: set[str] = set()
+    for w in caught:
+        if issubclass(w.category, RigWarning) and str(w.message) not in seen:
+            seen.add(str(w.message))
+            print(f"warning: {w.message}", file=sys.stderr)
+    return code
+
+
+def _load_rig(spec: str):
+    from renderers.pipeline import load_rig
+    from renderers.rig import RigError
+
+    try:
+        return load_rig(spec)
+    except RigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from renderers._compat import prepare_gl_environment
+
+    prepare_gl_environment()
+    from renderers.pipeline import Stage, compare_frames, frames_for
+    from renderers.raster import RenderUnavailableError
+    from renderers.rig import RigError
+    from renderers.video import VideoWriter
+    from studio.formats import read_clip
+
+    if args.labels and len(args.labels) != len(args.inputs):
+        raise UsageError(f"--labels needs one label per input ({len(args.inputs)}), got {len(args.labels)}")
+    if not str(args.output).lower().endswith(".mp4"):
+        raise UsageError("the output must be an .mp4 file")
+    if not 64 <= args.size <= 2048:
+        raise UsageError("--size must be within 64..2048")
+    clips = []
+    for path in args.inputs:
+        loaded = read_clip(path, fps=args.input_fps)
+        for message in loaded.warnings:
+            print(f"warning: {path}: {message}", file=sys.stderr)
+        clip = loaded.clip
+        if args.max_seconds:
+            frames = max(1, round(args.max_seconds * clip.fps))
+            clip = clip.replace(values=clip.values[:frames])
+        clips.append(clip)
+    stage = Stage(size=args.size, camera=args.camera, fps=args.fps)
+
+    def run() -> int:
+        rig = _load_rig(args.rig) if any(c.space == "arkit" for c in clips) else None
+        start = time.perf_counter()
+        try:
+            if len(clips) == 1 and not args.labels:
+                frames = frames_for(clips[0], rig, stage, curves=args.curves)  # type: ignore[arg-type]
+            else:
+                labels = args.labels or [Path(p).stem for p in args.inputs]
+                frames = compare_frames(clips, labels, rig, stage, curves=args.curves)  # type: ignore[arg-type]
+            with VideoWriter(args.output, stage.fps) as writer:
+                writer.extend(frames)
+        except (RenderUnavailableError, RigError) as exc:
+            raise UsageError(str(exc)) from None
+        seconds = time.perf_counter() - start
+        print(f"wrote {args.output} ({writer.n_frames} frames at {stage.fps:g} fps, "
+              f"{writer.n_frames / max(seconds, 1e-9):.1f} frames/s)")  # fmt: skip
+        return 0
+
+    return _report_warnings(run)
+
+
+def cmd_rig_sheet(args: argparse.Namespace) -> int:
+    from renderers._compat import prepare_gl_environment
+
+    prepare_gl_environment()
+    from renderers.pipeline import rig_sheet
+    from renderers.raster import RenderUnavailableError
+    from renderers.video import write_png
+
+    if not str(args.output).lower().endswith(".png"):
+        raise UsageError("the contact sheet is written as .png")
+
+    def run() -> int:
+        rig = _load_rig(args.rig)
+        try:
+            sheet = rig_sheet(rig, size=args.size, camera=args.camera)
+        except RenderUnavailableError as exc:
+            raise UsageError(str(exc)) from None
+        write_png(sheet, args.output)
+        print(f"wrote {args.output} ({sheet.shape[1]}x{sheet.shape[0]}, rig {rig.name})")
+        return 0
+
+    return _report_warnings(run)
+
+
+def cmd_flame_convert(args: argparse.Namespace) -> int:
+    from renderers.flame import FlameFormatError, convert_flame_pickle
+
+    try:
+        summary = convert_flame_pickle(args.input, args.output)
+    except FlameFormatError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"wrote {args.output} ({summary})")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from renderers.raster import CAMERA_PRESETS
+
+    render = subparsers.add_parser("render", help="render clips to an MP4 (several: side by side)")
+    render.add_argument("inputs", nargs="+", metavar="IN", help="clip files (any format the studio reads)")
+    render.add_argument("-o", "--output", required=True, help="output .mp4")
+    render.add_argument("--rig", default="default", help="default | ict | folder of OBJs | rig .npz")
+    render.add_argument("--size", type=int, default=512, help="frame size in pixels (square)")
+    render.add_argument("--camera", choices=CAMERA_PRESETS, default="front")
+    render.add_argument("--fps", type=float, default=30.0, help="video frame rate (clips are resampled)")
+    render.add_argument("--labels", nargs="+", help="one caption per input (side by side)")
+    render.add_argument("--curves", action="store_true", help="add a strip of coefficient curves")
+    render.add_argument("--max-seconds", type=float, help="render only the first N seconds of each clip")
+    render.add_argument("--input-fps", type=float, help="rate for inputs that do not store one")
+    render.set_defaults(run=cmd_render)
+
+    sheet = subparsers.add_parser("rig-sheet", help="contact sheet of a rig's 52 ARKit shapes")
+    sheet.add_argument("-o", "--output", required=True, help="output .png")
+    sheet.add_argument("--rig", default="default", help="default | ict | folder of OBJs | rig .npz")
+    sheet.add_argument("--size", type=int, default=200, help="tile size in pixels")
+    sheet.add_argument("--camera", choices=CAMERA_PRESETS, default="front")
+    sheet.set_defaults(run=cmd_rig_sheet)
+
+    convert = subparsers.add_parser("flame-convert", help="convert the official FLAME pickle to npz, once")
+    convert.add_argument("input", help="FLAME_NEUTRAL.pkl (or generic_model.pkl)")
+    convert.add_argument("-o", "--output", required=True, help="output .npz (put it in STUDIO_FLAME_DIR)")
+    convert.set_defaults(run=cmd_flame_convert)

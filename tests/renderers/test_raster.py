@@ -1,0 +1,68 @@
+"""The offscreen rasteriser: shapes, determinism, camera framing, normals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from renderers.raster import BACKGROUND, Camera, camera_preset, rasterize, vertex_normals
+
+
+class Mesh:
+    def __init__(self, faces: np.ndarray, colors: np.ndarray) -> None:
+        self.faces, self.colors = faces, colors
+
+
+@pytest.fixture(scope="module")
+def sphere():
+    m = trimesh.creation.icosphere(3)
+    colors = np.tile(np.array([0.8, 0.2, 0.2], np.float32), (len(m.vertices), 1))
+    return np.asarray(m.vertices, np.float32), Mesh(np.asarray(m.faces), colors)
+
+
+def test_vertex_normals_of_a_sphere_point_outwards(sphere):
+    verts, mesh = sphere
+    normals = vertex_normals(np.stack([verts, 2 * verts]), mesh.faces)
+    assert normals.shape == (2, len(verts), 3)
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=-1), 1.0, atol=1e-5)
+    assert (np.sum(normals[0] * verts, axis=1) > 0.98).all()
+    np.testing.assert_allclose(normals[0], normals[1], atol=1e-5)
+
+
+def test_frames_show_the_mesh_on_the_background(gl, sphere):
+    verts, mesh = sphere
+    cam = camera_preset("front", np.zeros(3), 1.0)
+    frames = rasterize(np.stack([verts, verts * 0.5]), mesh, cam, size=128)
+    assert frames.shape == (2, 128, 128, 3) and frames.dtype == np.uint8
+    background = np.round(255 * np.power(BACKGROUND, 1 / 2.2)).astype(int)
+    assert np.abs(frames[0, 0, 0].astype(int) - background).max() <= 2
+    centre = frames[0, 64, 64].astype(int)
+    assert centre[0] > centre[1] + 60  # red albedo, lit
+    # the half-size sphere covers about a quarter of the area of the full one
+    covered = (np.abs(frames.astype(int) - background).sum(axis=-1) > 10).sum(axis=(1, 2))
+    assert 0.18 < covered[1] / covered[0] < 0.32
+    np.testing.assert_array_equal(frames, rasterize(np.stack([verts, verts * 0.5]), mesh, cam, size=128))
+
+
+def test_camera_presets_frame_the_sphere_and_differ(gl, sphere):
+    verts, mesh = sphere
+    front = camera_preset("front", np.zeros(3), 1.0)
+    quarter = camera_preset("three-quarter", np.zeros(3), 1.0)
+    # a marker on the +x side is visible in the three-quarter view only from the side
+    a, b = rasterize(verts, mesh, front, 128)[0], rasterize(verts, mesh, quarter, 128)[0]
+    assert not np.array_equal(a, b)
+    with pytest.raises(ValueError, match="unknown camera"):
+        camera_preset("top", np.zeros(3), 1.0)
+    view = front.view_matrix()
+    np.testing.assert_allclose(view[:3, :3] @ view[:3, :3].T, np.eye(3), atol=1e-9)
+    eye_in_camera = view @ np.r_[np.asarray(front.eye), 1.0]
+    np.testing.assert_allclose(eye_in_camera[:3], 0.0, atol=1e-9)
+    assert isinstance(front, Camera)
+
+
+def test_mismatched_inputs_are_refused(gl, sphere):
+    verts, mesh = sphere
+    cam = camera_preset("front", np.zeros(3), 1.0)
+    with pytest.raises(ValueError, match="colors"):
+        rasterize(verts[:-1], mesh, cam, 128)
