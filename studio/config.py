@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.formats.errors import DEFAULT_MAX_FRAMES
@@ -26,6 +26,11 @@ class StudioConfig:
     output_dir: Path = PROJECT_ROOT / "outputs"
     assets_dir: Path = PROJECT_ROOT / "assets"
     models_config: Path = PROJECT_ROOT / "assets" / "models.yaml"
+    # Study answers live outside output_dir, which Gradio serves. On Spaces point this at the
+    # persistent /data volume (sqlite:////data/studio.db) or at PostgreSQL.
+    db_url: str = f"sqlite:///{PROJECT_ROOT / 'data' / 'studio.db'}"
+    study_secret: str | None = field(default=None, repr=False)  # HMAC key for participant ids
+    admin_token: str | None = field(default=None, repr=False)  # admin pages; unset = no admin
     max_frames: int = DEFAULT_MAX_FRAMES
     max_upload_mb: int = 50
 
@@ -45,12 +50,21 @@ class StudioConfig:
                 raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
             return value
 
+        secret = env.get("STUDIO_STUDY_SECRET") or None
+        if secret is not None and len(secret) < 16:
+            raise ValueError("STUDIO_STUDY_SECRET must be at least 16 characters (use 32 random bytes)")
+        token = env.get("STUDIO_ADMIN_TOKEN") or None
+        if token is not None and len(token) < 12:
+            raise ValueError("STUDIO_ADMIN_TOKEN must be at least 12 characters")
         return cls(
             host=env.get("STUDIO_HOST", cls.host),
             port=integer("STUDIO_PORT", cls.port, 1, 65535),
             output_dir=Path(env.get("STUDIO_OUTPUT_DIR", str(cls.output_dir))).resolve(),
             assets_dir=Path(env.get("STUDIO_ASSETS_DIR", str(cls.assets_dir))).resolve(),
             models_config=Path(env.get("STUDIO_MODELS_CONFIG", str(cls.models_config))).resolve(),
+            db_url=env.get("STUDIO_DB_URL") or cls.db_url,
+            study_secret=secret,
+            admin_token=token,
             max_frames=integer("STUDIO_MAX_FRAMES", DEFAULT_MAX_FRAMES, 1, 10_000_000),
             max_upload_mb=integer("STUDIO_MAX_UPLOAD_MB", cls.max_upload_mb, 1, 4096),
         )

@@ -26,3 +26,19 @@ def test_bad_values_are_refused_with_the_variable_name(name, value):
 def test_config_is_frozen():
     with pytest.raises(AttributeError):
         StudioConfig().port = 1  # type: ignore[misc]
+
+
+def test_study_settings_and_secrets_are_hidden_from_repr():
+    config = StudioConfig.from_env({"STUDIO_DB_URL": "postgresql://u@h/db", "STUDIO_STUDY_SECRET": "s" * 32,
+                                    "STUDIO_ADMIN_TOKEN": "token-123456"})  # fmt: skip
+    assert config.db_url == "postgresql://u@h/db" and config.study_secret == "s" * 32
+    assert "s" * 32 not in repr(config) and "token-123456" not in repr(config)
+    assert (
+        StudioConfig.from_env({}).db_url.startswith("sqlite:///") and "outputs" not in StudioConfig().db_url
+    )
+
+
+@pytest.mark.parametrize(("name", "value"), [("STUDIO_STUDY_SECRET", "short"), ("STUDIO_ADMIN_TOKEN", "abc")])
+def test_weak_secrets_are_refused(name, value):
+    with pytest.raises(ValueError, match=name):
+        StudioConfig.from_env({name: value})
