@@ -20,7 +20,12 @@ import numpy as np
 from studio.formats import WRITE_FORMATS, FormatError, read_clip, write_clip
 from studio.motion import ClipError
 
-COMMAND_MODULES: tuple[str, ...] = ("studio.models.cli", "renderers.cli", "studio.corpus.cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "studio.models.cli",
+    "studio.models.train_cli",
+    "renderers.cli",
+    "studio.corpus.cli",
+)
 
 
 class UsageError(Exception):
