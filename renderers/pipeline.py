@@ -82,8 +82,9 @@ def flame_frames(clip: MotionClip, stage: Stage) -> Iterator[np.ndarray]:
     try:
         head = load_configured_flame()
     except FlameUnavailableError as exc:
-        card = message_frame([str(exc), FLAME_HELP], stage.size, stage.size - 140)
-        strip = CurveStrip(clip.values, clip.channels, stage.size, 140, title="FLAME parameters")
+        strip_height = max(stage.size // 3, min(140, stage.size // 2))  # small panels keep a card
+        card = message_frame([str(exc), FLAME_HELP], stage.size, stage.size - strip_height)
+        strip = CurveStrip(clip.values, clip.channels, stage.size, strip_height, title="FLAME parameters")
         yield from with_strip((card for _ in range(clip.n_frames)), strip)
         return
     camera = camera_preset(stage.camera, head.frame_center, head.frame_radius)
@@ -91,22 +92,40 @@ def flame_frames(clip: MotionClip, stage: Stage) -> Iterator[np.ndarray]:
     yield from rasterizer.iter_frames(head.iter_evaluate(clip), head, camera)
 
 
+STRIP_HEIGHT = 110  # pixels of coefficient curves under a panel when ``curves`` is on
+
+
 def frames_for(
     clip: MotionClip, rig: BlendshapeRig, stage: Stage, curves: bool = False
 ) -> Iterator[np.ndarray]:
-    """Frames for any clip: ARKit clips on ``rig``, FLAME clips on the FLAME head."""
+    """Frames for any clip: ARKit clips on ``rig``, FLAME clips on the FLAME head.
+
+    With ``curves`` every panel gets a strip of its busiest curves with a moving cursor, so
+    panels of either space keep one height.
+    """
     frames = flame_frames(clip, stage) if clip.space == "flame" else clip_frames(clip, rig, stage)
-    if curves and clip.space == "arkit":
+    if curves:
         values = clip.resample(stage.fps).values
-        strip = CurveStrip(values, clip.channels, stage.size, 110)
-        frames = with_strip(frames, strip)
+        frames = with_strip(frames, CurveStrip(values, clip.channels, stage.size, STRIP_HEIGHT))
     return frames
 
 
-def compare_frames(clips: Sequence[MotionClip], labels: Sequence[str], rig: BlendshapeRig, stage: Stage,
-                   curves: bool = False) -> Iterator[np.ndarray]:  # fmt: skip
-    """Side-by-side composite of several clips on one shared timeline."""
-    streams = [frames_for(c, rig, stage, curves) for c in clips]
+def message_panel(text: str, stage: Stage, curves: bool = False) -> Iterator[np.ndarray]:
+    """One card with ``text`` in a panel's size; side by side holds it for the whole timeline."""
+    yield message_frame([text], stage.size, stage.size + (STRIP_HEIGHT if curves else 0))
+
+
+def compare_frames(clips: Sequence[MotionClip | str], labels: Sequence[str], rig: BlendshapeRig | None,
+                   stage: Stage, curves: bool = False) -> Iterator[np.ndarray]:  # fmt: skip
+    """Side-by-side composite of several clips on one shared timeline.
+
+    An item that is a string instead of a clip (a model that failed, a prompt a results folder
+    does not hold) becomes a message card in its own panel; the others still play.
+    """
+    streams = [
+        message_panel(c, stage, curves) if isinstance(c, str) else frames_for(c, rig, stage, curves)  # type: ignore[arg-type]
+        for c in clips
+    ]
     return side_by_side_frames(streams, labels)
 
 

@@ -57,6 +57,52 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from renderers._compat import prepare_gl_environment
+
+    prepare_gl_environment()
+    from renderers.pipeline import Stage, compare_frames, load_rig
+    from renderers.raster import RenderUnavailableError
+    from renderers.rig import RigError
+    from renderers.video import VideoWriter
+    from studio.compare import run_comparison
+    from studio.models import load_models
+
+    wanted = [name.strip() for name in args.models.split(",") if name.strip()]
+    specs = {s.name: s for s in _specs(args)}
+    unknown = [name for name in wanted if name not in specs]
+    if unknown or not wanted:
+        raise UsageError(f"unknown model(s) {unknown}; configured: {', '.join(specs) or 'none'}")
+    if not str(args.output).lower().endswith(".mp4"):
+        raise UsageError("the output must be an .mp4 file")
+    reports = load_models([specs[name] for name in wanted])
+    for report in reports:
+        if report.error:
+            print(f"warning: {report.error}")
+    loaded = [r.model for r in reports if r.model is not None]
+    comparison = run_comparison(loaded, args.prompt, seed=args.seed, duration_s=args.duration)
+    items, labels = [], []
+    for generation in comparison.generations:
+        item, label = comparison.panel(generation)
+        items.append(item)
+        labels.append(label)
+        state = "ok" if generation.clip is not None else generation.error
+        print(f"{generation.model:<18} {generation.latency_ms:8.0f} ms  {state}")
+    for report in reports:
+        if report.model is None:
+            items.append(f"Failed to load: {report.error}")
+            labels.append(f"{report.spec.name} · error")
+    stage = Stage(size=args.size, camera=args.camera, fps=30.0)
+    try:
+        rig = load_rig(args.rig)
+        with VideoWriter(args.output, stage.fps) as writer:
+            writer.extend(compare_frames(items, labels, rig, stage, curves=args.curves))
+    except (RenderUnavailableError, RigError) as exc:
+        raise UsageError(str(exc)) from None
+    print(f"wrote {args.output}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     models = sub.add_parser("models", help="list the configured models")
     models_sub = models.add_subparsers(dest="models_command", required=True)
@@ -74,3 +120,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     generate.add_argument("-o", "--output", required=True, help=".csv (Live Link), .npz, .keyframes.csv")
     generate.add_argument("--config", help="models config")
     generate.set_defaults(run=cmd_generate)
+
+    compare = sub.add_parser("compare", help="run several models on one prompt and seed, side by side")
+    compare.add_argument("--prompt", required=True)
+    compare.add_argument("--models", required=True, help="comma-separated model names")
+    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument("--duration", type=float, default=4.0, help="seconds")
+    compare.add_argument("-o", "--output", required=True, help="the side-by-side .mp4")
+    compare.add_argument("--rig", default="default", help="default | ict | OBJ folder | rig .npz")
+    compare.add_argument("--camera", default="front", choices=["front", "three-quarter"])
+    compare.add_argument("--size", type=int, default=384, help="panel size in pixels")
+    compare.add_argument("--curves", action="store_true", help="coefficient curves under each panel")
+    compare.add_argument("--config", help="models config")
+    compare.set_defaults(run=cmd_compare)

@@ -30,3 +30,34 @@ def test_generate_writes_the_clip(tmp_path, results_folder, capsys):
         ["generate", "--config", str(config), "--model", "stored", "--prompt", "nope", "-o", str(out)]
     )
     assert code == 2 and "no stored output" in capsys.readouterr().err
+
+
+def test_compare_renders_every_model_side_by_side_even_when_one_fails(tmp_path, results_folder, capsys):
+    import json
+
+    import numpy as np
+
+    from renderers.video import read_mp4
+
+    flame = tmp_path / "flame"
+    flame.mkdir()
+    np.save(flame / "a.npy", np.zeros((48, 53)))
+    (flame / "manifest.jsonl").write_text(
+        json.dumps({"prompt": STORED_PROMPTS[0], "seed": 0, "file": "a.npy"})
+    )
+    config = tmp_path / "models.yaml"
+    config.write_text(
+        "models:\n"
+        f"  - {{name: stored, family: results, space: arkit, path: {results_folder}}}\n"
+        f"  - {{name: flame-out, family: results, space: flame, path: {flame}}}\n"
+        f"  - {{name: broken, family: results, space: arkit, path: {tmp_path / 'nowhere'}}}\n"
+    )
+    out = tmp_path / "compare.mp4"
+    args = ["--models", "stored,flame-out,broken", "--prompt", STORED_PROMPTS[0], "--duration", "2"]
+    code = main(["compare", "--config", str(config), *args, "--size", "128", "-o", str(out)])
+    assert code == 0, capsys.readouterr()
+    frames, fps = read_mp4(out)
+    assert fps == 30 and frames.shape[0] == 60  # the longest clip: 2 s at 30 fps
+    assert frames.shape[2] >= 3 * 128  # three panels: two clips and the failure card
+    printed = capsys.readouterr().out
+    assert "warning: broken" in printed and "stored" in printed
