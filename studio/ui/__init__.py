@@ -7,7 +7,10 @@ from typing import Any
 import gradio as gr
 
 from studio.config import StudioConfig
-from studio.ui import explore
+from studio.formats import FormatError
+from studio.models import read_models_config
+from studio.models.pool import ModelPool
+from studio.ui import compare, explore
 
 TITLE = "Expression Studio"
 INTRO = (
@@ -24,16 +27,28 @@ def _planned(what: str) -> None:
     gr.Markdown(f"*{what}*", elem_classes="studio-note")
 
 
-def build_app(config: StudioConfig) -> gr.Blocks:
+def model_pool(config: StudioConfig) -> tuple[ModelPool, str | None]:
+    """The configured models (loaded lazily), or an empty pool and why the config is unusable."""
+    if not config.models_config.is_file():
+        return ModelPool([]), f"models config {config.models_config} not found"
+    try:
+        return ModelPool(read_models_config(config.models_config)), None
+    except FormatError as exc:
+        return ModelPool([]), str(exc)
+
+
+def build_app(config: StudioConfig, pool: ModelPool | None = None) -> gr.Blocks:
     """Assemble the tabs. Nothing heavy happens here: models and renderers load on first use."""
+    problem = None
+    if pool is None:
+        pool, problem = model_pool(config)
     with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
+        if problem:
+            gr.Markdown(f"**Models config problem:** {problem}")
         with gr.Tabs():
             with gr.Tab("Compare", id="compare"):
-                _planned(
-                    "Side-by-side generation arrives with the built-in models and the renderer. "
-                    "Meanwhile, inspect any clip file in the Explore tab."
-                )
+                compare.build_tab(config, pool)
             with gr.Tab("Explore", id="explore"):
                 explore.build_tab(config)
             with gr.Tab("Benchmark", id="benchmark"):

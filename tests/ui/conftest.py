@@ -56,3 +56,24 @@ def screenshot_dir(tmp_path) -> Path:
     target = Path(os.environ.get("STUDIO_SCREENSHOT_DIR", tmp_path))
     target.mkdir(parents=True, exist_ok=True)
     return target
+
+
+@pytest.fixture(scope="module")
+def compare_url(tmp_path_factory) -> Iterator[str]:
+    """A studio whose models are a results folder plus one that fails to load."""
+    from studio.models import ModelSpec
+    from studio.models.pool import ModelPool
+    from tests.models.conftest import make_results_folder
+
+    root = tmp_path_factory.mktemp("compare")
+    specs = [
+        ModelSpec("stored", "results", "arkit", path=make_results_folder(root / "results")),
+        ModelSpec("broken", "results", "arkit", path=root / "nowhere"),
+    ]
+    config = StudioConfig(port=free_port(), output_dir=root / "outputs")
+    app = build_app(config, ModelPool(specs))
+    app.launch(prevent_thread_lock=True, **launch_kwargs(config))
+    try:
+        yield f"http://127.0.0.1:{config.port}/"
+    finally:
+        app.close()
