@@ -29,6 +29,10 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
 # Family name -> module that registers it; imported on first use.
 FAMILY_MODULES: dict[str, str] = {
     "results": "studio.models.results",
+    "mdm": "studio.models.mdm",
+    "emotion-label": "studio.models.emotion_label",
+    "retrieval": "studio.models.retrieval",
+    "keyframe": "studio.models.keyframe",
 }
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from studio.formats import write_clip
 from studio.models import ExpressionModel, ModelSpec, load_model
+from studio.models.base import family_class
 from studio.motion import ARKIT_CHANNELS, MotionClip
 
 STORED_PROMPTS = ("A person smiles widely", "A person frowns and shakes their head")
@@ -45,10 +46,84 @@ def build_results(tmp_path: Path) -> tuple[ExpressionModel, str]:
     return load_model(ModelSpec("stored", "results", "arkit", path=folder)), STORED_PROMPTS[0]
 
 
+def build_mdm(tmp_path: Path) -> tuple[ExpressionModel, str]:
+    """An untrained (random-weight) tiny MDM with the real checkpoint layout: milliseconds to build."""
+    from studio.models.mdm.training import init_checkpoint
+
+    path = tmp_path / "mdm-tiny.safetensors"
+    sha = init_checkpoint(path, seed=0)
+    return load_model(ModelSpec("mdm-tiny", "mdm", "arkit", path, sha, "cpu")), STORED_PROMPTS[0]
+
+
+# -- trained families: one tiny corpus and one tiny checkpoint per family for the whole session --
+# Builders only get a tmp_path, so the shared files live beside it, in pytest's base temp folder
+# (tmp_path.parent); the ``tiny_corpus`` / ``tiny_checkpoint`` fixtures hand out the same files.
+TINY_CORPUS_N, TINY_CORPUS_SEED = 120, 5  # ~90 train items covering all six emotions; builds in < 1 s
+
+
+def tiny_corpus_dir(basetemp: Path) -> Path:
+    """The tiny synthetic corpus under ``basetemp``, built on first use (dataset.json is written last)."""
+    from studio.corpus import build_corpus
+
+    root = basetemp / "tiny_corpus"
+    if not (root / "dataset.json").is_file():
+        build_corpus(root, TINY_CORPUS_N, TINY_CORPUS_SEED)
+    return root
+
+
+def tiny_checkpoint_path(basetemp: Path, family: str) -> Path:
+    """A ``--quick`` checkpoint of ``family`` trained on the tiny corpus, trained on first use."""
+    path = basetemp / "tiny_models" / f"{family}.safetensors"
+    if not path.is_file():
+        family_class(family).train(tiny_corpus_dir(basetemp), path, seed=0, quick=True)
+    return path
+
+
+def _trained(family: str, prompt: str) -> Callable[[Path], tuple[ExpressionModel, str]]:
+    def build(tmp_path: Path) -> tuple[ExpressionModel, str]:
+        checkpoint = tiny_checkpoint_path(tmp_path.parent, family)
+        return load_model(ModelSpec(f"tiny-{family}", family, "arkit", checkpoint=checkpoint)), prompt
+
+    return build
+
+
 # family -> builder(tmp_path) returning (model, a prompt it can answer)
 FAMILY_BUILDERS: dict[str, Callable[[Path], tuple[ExpressionModel, str]]] = {
     "results": build_results,
+    "mdm": build_mdm,
+    "emotion-label": _trained("emotion-label", "A person smiles widely"),
+    "retrieval": _trained("retrieval", "A person frowns and shakes their head"),
+    "keyframe": _trained("keyframe", "A person smiles widely and then raises their eyebrows"),
 }
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    return tiny_corpus_dir(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Callable[[str], Path]:
+    """``tiny_checkpoint(family)`` -> the session's tiny checkpoint of that family."""
+    return lambda family: tiny_checkpoint_path(tmp_path_factory.getbasetemp(), family)
+
+
+# -- the shipped checkpoints (assets/models), for prompt-appropriateness tests --
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+SMILE_BROWS = "A person smiles widely and then raises their eyebrows"
+FROWN_SHAKE = "A person frowns and shakes their head"
+
+
+def shipped_model(family: str) -> ExpressionModel:
+    """The checkpoint shipped in assets/models/<family>.safetensors, checked against the hash in
+    assets/models.yaml when that lists it (a missing file fails: shipping them is the point)."""
+    import yaml
+
+    checkpoint = ASSETS / "models" / f"{family}.safetensors"
+    entries = yaml.safe_load((ASSETS / "models.yaml").read_text()).get("models") or []
+    sha256 = next((e.get("sha256") for e in entries if e.get("checkpoint") == f"models/{family}.safetensors"),
+                  None)  # fmt: skip
+    return load_model(ModelSpec(family, family, "arkit", checkpoint=checkpoint, sha256=sha256))
 
 
 @pytest.fixture

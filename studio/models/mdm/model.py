@@ -1,0 +1,200 @@
+"""The ``mdm`` family: an MDM-style text-to-ARKit diffusion model (Express4D's baseline).
+
+A transformer denoiser predicts the clean motion ``x0`` from a noised one, conditioned on the
+frozen MiniLM sentence vector of the prompt (projected to the model width) and the diffusion
+step. Sampling is deterministic DDIM (50 steps by default, fewer selectable) with
+classifier-free guidance (scale 2.5 by default). The model works at a lower internal rate
+(10 fps for the shipped checkpoint, stored in its config) and its output is linearly
+interpolated back to 30 fps; motions are z-scored with the training set's mean and std, which
+the checkpoint carries.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from studio.formats.checkpoints import Checkpoint, read_checkpoint
+from studio.models.base import ModelError, ModelSpec, register_model, resolve_device
+from studio.motion import ARKIT_BLENDSHAPES, ARKIT_CHANNELS, N_ARKIT, ROTATION_RANGE, MotionClip
+
+OUTPUT_FPS = 30.0
+MAX_BATCH = 32  # prompts per forward pass in generate_batch (twice that with guidance)
+
+
+@register_model("mdm")
+class MDMModel:
+    """Generates ``(round(30 * duration_s), 61) float32`` ARKit clips at 30 fps.
+
+    Options (``ModelSpec.options``): ``guidance_scale`` (float >= 0; 1 = no guidance, 0 =
+    unconditional), ``steps`` (DDIM steps, 1..1000).
+    """
+
+    space = "arkit"
+
+    def __init__(self, name: str, checkpoint: Checkpoint, *, device: str = "cpu",
+                 options: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+        import torch
+
+        from studio.models.mdm.network import Denoiser, NetConfig, cosine_alpha_bar
+
+        config = checkpoint.config
+        if config.get("family") != "mdm":
+            raise ModelError(f"{name}: {checkpoint.path} is a {config.get('family')!r} checkpoint, not mdm")
+        if list(config.get("channels", ())) != list(ARKIT_CHANNELS):
+            raise ModelError(f"{name}: checkpoint channels are not the 61 ARKit channels in Live Link order")
+        options = dict(options or {})
+        unknown = set(options) - {"guidance_scale", "steps"}
+        if unknown:
+            raise ModelError(f"{name}: unknown mdm options {sorted(unknown)} (known: guidance_scale, steps)")
+        sampling = config["sampling"]
+        self.name = name
+        self.device = device
+        self.sha256 = checkpoint.sha256
+        self.config = config
+        self.guidance_scale = _check_guidance(options.get("guidance_scale", sampling["guidance_scale"]), name)
+        self.steps = _check_steps(options.get("steps", sampling["steps"]), name)
+        self.internal_fps = float(config["internal_fps"])
+        self.max_train_seconds = float(config.get("max_train_seconds", 10.0))
+        try:
+            self.net = Denoiser(NetConfig(**config["net"]))
+            tensors = checkpoint.tensors
+            state = {k[4:]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("net.")}
+            self.net.load_state_dict(state, strict=True)
+            norm = {k: tensors[f"norm.{k}"] for k in ("mean", "std", "z_low", "z_high")}
+        except (KeyError, TypeError, RuntimeError) as exc:
+            raise ModelError(f"{name}: {checkpoint.path} does not match the mdm layout: {exc}") from None
+        self.net.to(device).eval()
+        self.mean = norm["mean"].astype(np.float32)
+        self.std = norm["std"].astype(np.float32)
+        # the x0 clamp allows a margin beyond the training range so guidance can still sharpen
+        margin = 1.0
+        self._z_low = torch.from_numpy(norm["z_low"] - margin).to(device)
+        self._z_high = torch.from_numpy(norm["z_high"] + margin).to(device)
+        diffusion_steps = int(config["diffusion"]["steps"])
+        self._alpha_bar = torch.tensor(cosine_alpha_bar(diffusion_steps), dtype=torch.float32, device=device)
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> MDMModel:
+        """Load ``spec.checkpoint`` (refusing a SHA-256 mismatch) onto ``spec.device``."""
+        if spec.checkpoint is None:
+            raise ModelError(f"{spec.name}: the mdm family needs a checkpoint (.safetensors)")
+        checkpoint = read_checkpoint(spec.checkpoint, spec.sha256)
+        return cls(spec.name, checkpoint, device=resolve_device(spec.device), options=spec.options)
+
+    @classmethod
+    def load(cls, path: str | Path, *, name: str = "mdm", sha256: str | None = None,
+             device: str = "auto", **options: Any) -> MDMModel:  # fmt: skip
+        """Convenience: load a checkpoint file directly (tests, notebooks)."""
+        return cls.from_spec(ModelSpec(name, "mdm", "arkit", Path(path), sha256, device, options=options))  # type: ignore[arg-type]
+
+    # -- generation --------------------------------------------------------------------------
+
+    def generate(self, prompt: str, *, seed: int, duration_s: float) -> MotionClip:
+        """One clip: ``(round(30 * duration_s), 61)`` ARKit at 30 fps; same prompt + seed, same clip."""
+        return self.generate_batch([prompt], [seed], duration_s)[0]
+
+    def generate_batch(
+        self,
+        prompts: Sequence[str],
+        seeds: Sequence[int],
+        duration_s: float,
+        *,
+        guidance_scale: float | None = None,
+        steps: int | None = None,
+    ) -> list[MotionClip]:
+        """Sample several clips of one duration together (one forward pass per DDIM step).
+
+        Each clip's starting noise comes from a generator seeded by its own seed, so a clip does
+        not depend on its batch-mates (up to float rounding of the batched matrix products).
+        ``guidance_scale``/``steps`` override the model's settings for this call.
+        """
+        import torch
+
+        from studio.models.mdm.network import ddim_sample
+        from studio.text import embed_text
+
+        if len(prompts) != len(seeds):
+            raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
+        duration_s = float(duration_s)
+        if not (math.isfinite(duration_s) and duration_s > 0):
+            raise ValueError(f"duration must be a positive number of seconds, got {duration_s}")
+        scale = self.guidance_scale if guidance_scale is None else _check_guidance(guidance_scale, self.name)
+        n_steps = self.steps if steps is None else _check_steps(steps, self.name)
+        n_internal = max(2, round(duration_s * self.internal_fps))
+        n_out = max(1, round(duration_s * OUTPUT_FPS))
+        notices = []
+        if duration_s > self.max_train_seconds + 1e-6:
+            notices.append(f"{self.name} was trained on clips up to {self.max_train_seconds:g} s; "
+                           f"a {duration_s:g} s clip is beyond what it has seen")  # fmt: skip
+        clips: list[MotionClip] = []
+        for start in range(0, len(prompts), MAX_BATCH):
+            batch_prompts = list(prompts[start : start + MAX_BATCH])
+            batch_seeds = list(seeds[start : start + MAX_BATCH])
+            text = torch.from_numpy(np.stack([embed_text(p) for p in batch_prompts])).to(self.device)
+            noise = torch.stack([
+                torch.randn((n_internal, N_ARKIT), generator=torch.Generator().manual_seed(int(s)))
+                for s in batch_seeds
+            ]).to(self.device)  # fmt: skip
+            with torch.inference_mode():
+                z = ddim_sample(self.net, noise, text, self._alpha_bar, n_steps=n_steps, guidance_scale=scale,
+                                x0_low=self._z_low, x0_high=self._z_high)  # fmt: skip
+            values = z.float().cpu().numpy() * self.std + self.mean  # (B, n_internal, 61), ARKit units
+            for prompt, seed, v in zip(batch_prompts, batch_seeds, values, strict=True):
+                out = finish(to_output_rate(v, self.internal_fps, n_out, OUTPUT_FPS))
+                meta = {"model": self.name, "family": "mdm", "prompt": prompt, "seed": int(seed),
+                        "internal_fps": self.internal_fps, "guidance_scale": scale, "ddim_steps": n_steps,
+                        "checkpoint_sha256": self.sha256, "notices": tuple(notices)}  # fmt: skip
+                clips.append(MotionClip(out, OUTPUT_FPS, "arkit", ARKIT_CHANNELS, meta))
+        return clips
+
+    # -- training ----------------------------------------------------------------------------
+
+    @classmethod
+    def train(cls, data: Path, out: Path, *, seed: int, quick: bool) -> str:
+        """``python -m studio train mdm``: see :mod:`studio.models.mdm.training`."""
+        from studio.models.mdm.training import train
+
+        return train(data, out, seed=seed, quick=quick)
+
+
+def to_output_rate(values: np.ndarray, fps_in: float, n_out: int, fps_out: float = OUTPUT_FPS) -> np.ndarray:
+    """Linear interpolation of ``values (N, C)`` at ``fps_in`` to ``(n_out, C)`` at ``fps_out``.
+
+    Output frame ``j`` sits at ``j / fps_out`` s; frames past the last input frame hold it.
+    (Rotations are small angles here, far from the +-pi wrap, so linear is exact enough.)
+    """
+    position = np.minimum(np.arange(n_out) * (fps_in / fps_out), len(values) - 1)
+    lo = np.floor(position).astype(int)
+    hi = np.minimum(lo + 1, len(values) - 1)
+    w = (position - lo)[:, None]
+    return (values[lo] * (1 - w) + values[hi] * w).astype(np.float32)
+
+
+def finish(values: np.ndarray) -> np.ndarray:
+    """Clip blendshapes to [0, 1] and rotations to the nominal [-1, 1] rad; ``(T, 61)`` float32."""
+    out = np.array(values, np.float32)
+    n_bs = len(ARKIT_BLENDSHAPES)
+    out[:, :n_bs] = np.clip(out[:, :n_bs], 0.0, 1.0)
+    out[:, n_bs:] = np.clip(out[:, n_bs:], *ROTATION_RANGE)
+    return out
+
+
+def _check_guidance(value: Any, name: str) -> float:
+    try:
+        scale = float(value)
+    except (TypeError, ValueError):
+        raise ModelError(f"{name}: guidance_scale must be a number, got {value!r}") from None
+    if not (math.isfinite(scale) and 0.0 <= scale <= 20.0):
+        raise ModelError(f"{name}: guidance_scale must be within [0, 20], got {value!r}")
+    return scale
+
+
+def _check_steps(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 1 <= int(value) <= 1000:
+        raise ModelError(f"{name}: steps must be an integer in 1..1000, got {value!r}")
+    return int(value)
