@@ -8,6 +8,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from studio.formats.checkpoints import Checkpoint, read_checkpoint
+from studio.models.base import ModelError, ModelSpec
+
 
 def prompt_rng(prompt: str, seed: int) -> np.random.Generator:
     """A generator fixed by (prompt, seed); a stable digest, not ``hash()`` (salted per process)."""
@@ -38,3 +41,14 @@ def one_blas_thread() -> contextlib.AbstractContextManager[object]:
     mat-vec ~40x slower (7.7 ms vs 0.2 ms)."""
     pools = _threadpools()
     return pools.limit(limits=1, user_api="blas") if pools is not None else contextlib.nullcontext()
+
+
+def family_checkpoint(spec: ModelSpec, family: str) -> Checkpoint:
+    """Read ``spec.checkpoint`` (refusing a hash mismatch) and check it belongs to ``family``."""
+    if spec.checkpoint is None:
+        raise ModelError(f"{spec.name}: the {family} family needs a 'checkpoint' (.safetensors)")
+    checkpoint = read_checkpoint(spec.checkpoint, spec.sha256)
+    found = checkpoint.config.get("family")
+    if found not in (None, family):
+        raise ModelError(f"{spec.name}: {checkpoint.path.name} is a {found!r} checkpoint, not {family!r}")
+    return checkpoint

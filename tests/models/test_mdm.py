@@ -157,7 +157,7 @@ def test_hash_mismatch_and_missing_checkpoint_are_refused(tiny_trained, tmp_path
         load_model(ModelSpec("m", "mdm", "arkit", path, wrong, "cpu"))
     with pytest.raises(ModelError, match="not found"):
         load_model(ModelSpec("m", "mdm", "arkit", tmp_path / "absent.safetensors", None, "cpu"))
-    with pytest.raises(ModelError, match="needs a checkpoint"):
+    with pytest.raises(ModelError, match="needs a 'checkpoint'"):
         load_model(ModelSpec("m", "mdm", "arkit"))
 
 

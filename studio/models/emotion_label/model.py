@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from studio import facs
-from studio.formats.checkpoints import read_checkpoint, write_checkpoint
+from studio.formats.checkpoints import write_checkpoint
 from studio.models.base import ModelError, ModelSpec, register_model
-from studio.models.common import performers, prompt_rng
+from studio.models.common import family_checkpoint, performers, prompt_rng
 from studio.motion import ARKIT_CHANNELS, N_ARKIT, MotionClip
 
 FAMILY = "emotion-label"
@@ -105,11 +105,7 @@ class EmotionLabelModel:
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> EmotionLabelModel:
-        if spec.checkpoint is None:
-            raise ModelError(f"{spec.name}: the {FAMILY} family needs a 'checkpoint'")
-        ckpt = read_checkpoint(spec.checkpoint, spec.sha256)
-        if ckpt.config.get("family") != FAMILY:
-            raise ModelError(f"{spec.name}: {ckpt.path.name} is a {ckpt.config.get('family')!r} checkpoint")
+        ckpt = family_checkpoint(spec, FAMILY)
         try:
             tensors = [ckpt.tensors[k].astype(np.float32) for k in
                        ("classifier.weight", "classifier.bias", "prototypes")]  # fmt: skip

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from studio.formats.checkpoints import read_checkpoint, write_checkpoint
+from studio.formats.checkpoints import write_checkpoint
 from studio.models.base import ModelError, ModelSpec, register_model
-from studio.models.common import one_blas_thread, performers, prompt_rng
+from studio.models.common import family_checkpoint, one_blas_thread, performers, prompt_rng
 from studio.models.keyframe.text import KeyframePlan, split_keyframes
 from studio.motion import ARKIT_CHANNELS, ARKIT_INDEX, N_ARKIT, MotionClip
 
@@ -114,11 +114,7 @@ class KeyframeModel:
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> KeyframeModel:
-        if spec.checkpoint is None:
-            raise ModelError(f"{spec.name}: the {FAMILY} family needs a 'checkpoint'")
-        ckpt = read_checkpoint(spec.checkpoint, spec.sha256)
-        if ckpt.config.get("family") != FAMILY:
-            raise ModelError(f"{spec.name}: {ckpt.path.name} is a {ckpt.config.get('family')!r} checkpoint")
+        ckpt = family_checkpoint(spec, FAMILY)
         return cls(spec.name, ckpt.tensors, ckpt.config, ckpt.sha256)
 
     def predict(self, features: np.ndarray) -> np.ndarray:

@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from studio.formats.checkpoints import Checkpoint, read_checkpoint
+from studio.formats.checkpoints import Checkpoint
 from studio.models.base import ModelError, ModelSpec, register_model, resolve_device
+from studio.models.common import family_checkpoint
 from studio.motion import ARKIT_BLENDSHAPES, ARKIT_CHANNELS, N_ARKIT, ROTATION_RANGE, MotionClip
 
 OUTPUT_FPS = 30.0
@@ -81,9 +82,7 @@ class MDMModel:
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> MDMModel:
         """Load ``spec.checkpoint`` (refusing a SHA-256 mismatch) onto ``spec.device``."""
-        if spec.checkpoint is None:
-            raise ModelError(f"{spec.name}: the mdm family needs a checkpoint (.safetensors)")
-        checkpoint = read_checkpoint(spec.checkpoint, spec.sha256)
+        checkpoint = family_checkpoint(spec, "mdm")
         return cls(spec.name, checkpoint, device=resolve_device(spec.device), options=spec.options)
 
     @classmethod

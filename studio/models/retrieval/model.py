@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from studio.formats.checkpoints import read_checkpoint, write_checkpoint
+from studio.formats.checkpoints import write_checkpoint
 from studio.models.base import ModelError, ModelSpec, register_model
-from studio.models.common import one_blas_thread, performers, prompt_rng
+from studio.models.common import family_checkpoint, one_blas_thread, performers, prompt_rng
 from studio.motion import ARKIT_CHANNELS, N_ARKIT, MotionClip
 
 FAMILY = "retrieval"
@@ -109,11 +109,7 @@ class RetrievalModel:
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> RetrievalModel:
-        if spec.checkpoint is None:
-            raise ModelError(f"{spec.name}: the {FAMILY} family needs a 'checkpoint'")
-        ckpt = read_checkpoint(spec.checkpoint, spec.sha256)
-        if ckpt.config.get("family") != FAMILY:
-            raise ModelError(f"{spec.name}: {ckpt.path.name} is a {ckpt.config.get('family')!r} checkpoint")
+        ckpt = family_checkpoint(spec, FAMILY)
         config = {**DEFAULTS, **ckpt.config, **dict(spec.options)}  # options may retune top_k / margin
         return cls(spec.name, ckpt.tensors, config, ckpt.sha256)
 
