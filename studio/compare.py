@@ -42,7 +42,15 @@ def run_comparison(
     duration_s: float,
     on_model: Callable[[int, str], None] | None = None,
 ) -> Comparison:
-    """Run each model in turn on the same request; ``on_model(i, name)`` reports progress."""
+    """Run each model in turn on the same request; ``on_model(i, name)`` reports progress.
+
+    The shared MiniLM encoder is loaded first (once per process) so that each model's latency
+    measures the model, not whichever model happened to run first.
+    """
+    if any(getattr(model, "uses_text_encoder", True) for model in models):
+        from studio.text import embed_text
+
+        embed_text("warm up")
     generations = []
     for i, model in enumerate(models):
         if on_model is not None:

@@ -77,6 +77,8 @@ def read_manifest(folder: Path) -> list[ManifestEntry]:
 class ResultsFolderModel:
     """Serves stored clips: ``generate`` looks the prompt and seed up in the manifest."""
 
+    uses_text_encoder = False  # prompts are looked up, not embedded
+
     def __init__(self, name: str, space: Space, entries: list[ManifestEntry]) -> None:
         self.name = name
         self.space = space
