@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from studio.formats import write_clip
-from studio.models import ExpressionModel, ModelSpec, load_model
+from studio.models import ExpressionModel, ModelSpec, load_model, run_model
 from studio.models.base import family_class
 from studio.motion import ARKIT_CHANNELS, MotionClip
 
@@ -124,6 +124,28 @@ def shipped_model(family: str) -> ExpressionModel:
     sha256 = next((e.get("sha256") for e in entries if e.get("checkpoint") == f"models/{family}.safetensors"),
                   None)  # fmt: skip
     return load_model(ModelSpec(family, family, "arkit", checkpoint=checkpoint, sha256=sha256))
+
+
+def clips_for(model: ExpressionModel, prompt: str, seeds: int = 3, duration_s: float = 4.0) -> list:
+    """``seeds`` clips of ``model`` for ``prompt`` (seeds 0..n-1)."""
+    return [run_model(model, prompt, seed=s, duration_s=duration_s).clip for s in range(seeds)]
+
+
+def mean_peak(clips: list, *names: str) -> float:
+    """Mean over clips of the highest value any of ``names`` reaches."""
+    return float(np.mean([max(c.channel(n).max() for n in names) for c in clips]))
+
+
+def assert_smile_brows_vs_frown(model: ExpressionModel) -> tuple[list, list]:
+    """The Done-when pair: the smile-then-brows prompt smiles and raises brows far more, the
+    frown prompt frowns far more. Returns the (smile, frown) clips for further checks."""
+    smile, frown = clips_for(model, SMILE_BROWS), clips_for(model, FROWN_SHAKE)
+    pairs = [("mouthSmileLeft", "mouthSmileRight"), ("browInnerUp", "browOuterUpLeft")]
+    assert mean_peak(smile, *pairs[0]) > mean_peak(frown, *pairs[0]) + 0.3
+    assert mean_peak(smile, *pairs[1]) > mean_peak(frown, *pairs[1]) + 0.2
+    frown_names = ("mouthFrownLeft", "browDownLeft")
+    assert mean_peak(frown, *frown_names) > mean_peak(smile, *frown_names) + 0.2
+    return smile, frown
 
 
 @pytest.fixture
