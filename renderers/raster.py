@@ -20,6 +20,7 @@ import contextlib
 import ctypes
 import math
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -263,13 +264,18 @@ class Rasterizer:
     """A reusable offscreen renderer of vertex-coloured triangle meshes.
 
     ``width``/``height`` in pixels; ``samples`` is the MSAA sample count (0 = none). Create it
-    once (see :func:`get_rasterizer`); call :meth:`render` for each clip. Not thread-safe.
+    once (see :func:`get_rasterizer`); call :meth:`render` for each clip. Any thread may render
+    (web servers run each request on a worker thread): one clip renders at a time, and the GL
+    context is made current for the drawing and released after it, because an EGL context can
+    be current in only one thread and a context left current in thread A makes thread B fail
+    with EGL_BAD_ACCESS.
     """
 
     def __init__(self, width: int = 512, height: int = 512, samples: int | None = None) -> None:
         if not (16 <= width <= 4096 and 16 <= height <= 4096):
             raise ValueError(f"frame size must be within 16..4096 pixels, got {width}x{height}")
         self.width, self.height = int(width), int(height)
+        self._lock = threading.RLock()  # one clip at a time: the context is a single resource
         self._platform = _create_platform(self.width, self.height)
         from OpenGL import GL
 
@@ -292,6 +298,16 @@ class Rasterizer:
         self._topologies: dict[tuple[int, int, int], tuple] = {}
         self._mesh_refs: tuple = ()
         self._build_framebuffers()
+        self._release_context()
+
+    def _release_context(self) -> None:
+        """Detach the GL context from the calling thread so another thread can make it current."""
+        display = getattr(self._platform, "_egl_display", None)
+        if display is None:  # OSMesa binds per call; nothing to release
+            return
+        from OpenGL import EGL
+
+        EGL.eglMakeCurrent(display, EGL.EGL_NO_SURFACE, EGL.EGL_NO_SURFACE, EGL.EGL_NO_CONTEXT)
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -420,21 +436,24 @@ class Rasterizer:
             faces, incidence = self._topology(mesh, chunk.shape[1])
             return chunk, vertex_normals(chunk, faces, incidence)
 
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        with self._lock, ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(prepare)
-            while True:
-                prepared = pending.result()
-                if prepared is None:
-                    return
-                pending = pool.submit(prepare)
-                chunk, normals = prepared
-                for positions, frame_normals in zip(chunk, normals, strict=True):
-                    self._platform.make_current()
-                    if self._mesh_key != self._key(mesh, chunk.shape[1]):
-                        self._upload_mesh(mesh, chunk.shape[1])
-                    self._gl.glBindVertexArray(self._vao)
-                    self._set_camera(camera)
-                    yield self._draw(np.ascontiguousarray(positions), np.ascontiguousarray(frame_normals))
+            try:
+                while True:
+                    prepared = pending.result()
+                    if prepared is None:
+                        return
+                    pending = pool.submit(prepare)
+                    chunk, normals = prepared
+                    for pose, pose_normals in zip(chunk, normals, strict=True):
+                        self._platform.make_current()
+                        if self._mesh_key != self._key(mesh, chunk.shape[1]):
+                            self._upload_mesh(mesh, chunk.shape[1])
+                        self._gl.glBindVertexArray(self._vao)
+                        self._set_camera(camera)
+                        yield self._draw(np.ascontiguousarray(pose), np.ascontiguousarray(pose_normals))
+            finally:
+                self._release_context()
 
     @staticmethod
     def _key(mesh: RenderMesh, n_vertices: int) -> tuple[int, int, int]:
@@ -470,6 +489,7 @@ class Rasterizer:
 
 
 _RASTERIZERS: dict[tuple[int, int, int | None], Rasterizer] = {}
+_RASTERIZERS_LOCK = threading.Lock()
 
 
 def get_rasterizer(width: int = 512, height: int | None = None, samples: int | None = None) -> Rasterizer:
@@ -478,9 +498,10 @@ def get_rasterizer(width: int = 512, height: int | None = None, samples: int | N
     Each size owns its context and buffers; a process normally uses one or two sizes.
     """
     key = (int(width), int(height or width), samples)
-    if key not in _RASTERIZERS:
-        _RASTERIZERS[key] = Rasterizer(key[0], key[1], samples)
-    return _RASTERIZERS[key]
+    with _RASTERIZERS_LOCK:
+        if key not in _RASTERIZERS:
+            _RASTERIZERS[key] = Rasterizer(key[0], key[1], samples)
+        return _RASTERIZERS[key]
 
 
 def rasterize(vertices: np.ndarray, mesh: RenderMesh, camera: Camera, size: int = 512,

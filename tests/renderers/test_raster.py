@@ -66,3 +66,21 @@ def test_mismatched_inputs_are_refused(gl, sphere):
     cam = camera_preset("front", np.zeros(3), 1.0)
     with pytest.raises(ValueError, match="colors"):
         rasterize(verts[:-1], mesh, cam, 128)
+
+
+def test_any_thread_can_render_after_another(gl, sphere):
+    """A web server renders each request on some worker thread: an EGL context left current in
+    the first thread used to make every later thread fail with EGL_BAD_ACCESS."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    verts, mesh = sphere
+    cam = camera_preset("front", np.zeros(3), 1.0)
+    expected = rasterize(verts, mesh, cam, size=96)
+    for _ in range(2):  # a fresh thread each time, never the one that created the context
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            frames = worker.submit(rasterize, verts, mesh, cam, 96).result()
+        np.testing.assert_array_equal(frames, expected)
+    with ThreadPoolExecutor(max_workers=2) as workers:  # concurrent requests take turns
+        results = list(workers.map(lambda _: rasterize(verts, mesh, cam, size=96), range(4)))
+    for frames in results:
+        np.testing.assert_array_equal(frames, expected)
