@@ -27,11 +27,9 @@ class Comparison:
         """What a side-by-side panel shows: the clip, or a message; and its caption."""
         if generation.clip is not None:
             return generation.clip, f"{generation.model} · {generation.latency_ms:.0f} ms"
-        prefix = "No stored output" if generation.no_output else "Failed"
-        return (
-            f"{prefix}: {generation.error}",
-            f"{generation.model} · {'—' if generation.no_output else 'error'}",
-        )
+        if generation.no_output:  # the error already says "no stored output"; the font has no em dash
+            return str(generation.error), f"{generation.model} · not stored"
+        return f"Failed: {generation.error}", f"{generation.model} · error"
 
 
 def run_comparison(

@@ -24,7 +24,7 @@ from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 from studio.motion import MotionClip, Space
 
 Device = Literal["auto", "cpu", "cuda"]
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
+FAMILY_NAME = _NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
 
 # Family name -> module that registers it; imported on first use.
 FAMILY_MODULES: dict[str, str] = {
@@ -33,7 +33,11 @@ FAMILY_MODULES: dict[str, str] = {
     "emotion-label": "studio.models.emotion_label",
     "retrieval": "studio.models.retrieval",
     "keyframe": "studio.models.keyframe",
+    "express4d": "studio.models.express4d",
+    "llm-keyframe": "studio.models.llm_keyframe",
 }
+# Families from installed packages (entry-point group ``expression_studio.families``) join
+# FAMILY_MODULES when :func:`studio.models.plugins.discover_plugins` runs.
 
 
 @runtime_checkable
@@ -59,7 +63,8 @@ class ModelSpec:
     """One entry of the models config: what to load and how.
 
     ``checkpoint`` and ``path`` are resolved relative to the config file's folder; ``sha256`` is
-    the checkpoint's expected hash; ``options`` holds family-specific settings.
+    the checkpoint's expected hash; ``options`` holds family-specific settings; ``base_dir`` is
+    the config file's folder, against which :meth:`option_path` resolves paths in ``options``.
     """
 
     name: str
@@ -70,6 +75,15 @@ class ModelSpec:
     device: Device = "auto"
     path: Path | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    base_dir: Path | None = None
+
+    def option_path(self, key: str) -> Path | None:
+        """``options[key]`` as a path (``~`` expanded, relative to ``base_dir``), or ``None``."""
+        value = self.options.get(key)
+        if value in (None, ""):
+            return None
+        path = Path(str(value)).expanduser()
+        return (self.base_dir / path).resolve() if self.base_dir and not path.is_absolute() else path
 
     @classmethod
     def from_mapping(cls, entry: Mapping[str, Any], base_dir: Path) -> ModelSpec:
@@ -90,6 +104,10 @@ class ModelSpec:
         if not _NAME.match(name):
             raise ValueError(f"name {name!r} must be lowercase letters, digits, '-', '_' or '.'")
         family = str(entry.get("family", ""))
+        if family not in FAMILY_MODULES:  # perhaps a plugin's family: look for installed ones once
+            from studio.models.plugins import discover_plugins
+
+            discover_plugins()
         if family not in FAMILY_MODULES:
             raise ValueError(f"{name}: unknown family {family!r}; known: {', '.join(sorted(FAMILY_MODULES))}")
         space = entry.get("space", "arkit")
@@ -109,7 +127,8 @@ class ModelSpec:
             value = entry.get(key)
             return None if value in (None, "") else (base_dir / str(value)).resolve()
 
-        return cls(name, family, space, resolve("checkpoint"), sha256, device, resolve("path"), dict(options))
+        return cls(name, family, space, resolve("checkpoint"), sha256, device, resolve("path"), dict(options),
+                   base_dir.resolve())  # fmt: skip
 
 
 ModelClass = TypeVar("ModelClass", bound=type)
@@ -135,11 +154,20 @@ def register_model(family: str) -> Callable[[ModelClass], ModelClass]:
 def family_class(family: str) -> type:
     """The class registered for ``family``, importing its module on first use."""
     if family not in _FAMILIES:
+        if family not in FAMILY_MODULES:  # perhaps a plugin's family: look for installed ones once
+            from studio.models.plugins import discover_plugins
+
+            discover_plugins()
         module = FAMILY_MODULES.get(family)
         if module is None:
             raise ModelError(f"unknown model family {family!r}; known: {', '.join(sorted(FAMILY_MODULES))}")
         importlib.import_module(module)
     return _FAMILIES[family]
+
+
+def registered_families() -> frozenset[str]:
+    """Families whose class is registered now (imported built-ins and loaded plugins)."""
+    return frozenset(_FAMILIES)
 
 
 def resolve_device(device: Device) -> str:

@@ -1,4 +1,4 @@
-"""``python -m studio models list`` and ``python -m studio generate``."""
+"""``python -m studio models list|import``, ``python -m studio generate`` and ``compare``."""
 
 from __future__ import annotations
 
@@ -20,12 +20,14 @@ def _specs(args: argparse.Namespace):
 
 def cmd_list(args: argparse.Namespace) -> int:
     from studio.models import load_models, resolve_device
+    from studio.models.plugins import ENTRY_POINT_GROUP, discover_plugins
 
+    plugins = discover_plugins()
     reports = load_models(_specs(args))
     if not reports:
         print("no models configured")
-        return 0
-    print(f"{'name':<18} {'family':<14} {'space':<6} {'device':<6} {'checkpoint':<14} status")
+    else:
+        print(f"{'name':<18} {'family':<14} {'space':<6} {'device':<6} {'checkpoint':<14} status")
     for report in reports:
         spec = report.spec
         device = resolve_device(spec.device) if spec.checkpoint else "-"
@@ -33,7 +35,39 @@ def cmd_list(args: argparse.Namespace) -> int:
         short = (digest or spec.sha256 or "-")[:12]
         status = f"OK ({report.load_s:.2f} s)" if report.error is None else f"FAILED: {report.error}"
         print(f"{spec.name:<18} {spec.family:<14} {spec.space:<6} {device:<6} {short:<14} {status}")
-    return 0 if all(r.error is None for r in reports) else 1
+    if plugins:
+        print(f"\nplugins (entry points {ENTRY_POINT_GROUP}):")
+        for plugin in plugins:
+            status = "OK" if plugin.ok else f"FAILED: {plugin.error}"
+            source = plugin.distribution or plugin.target
+            print(f"  {plugin.family:<16} {source:<30} {status}")
+    return 0 if all(r.error is None for r in reports) and all(p.ok for p in plugins) else 1
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from studio.models.importer import import_checkpoint
+
+    result = import_checkpoint(
+        args.checkpoint,
+        args.out,
+        family=args.family,
+        state_key=args.state,
+        mean=args.mean,
+        std=args.std,
+        args_json=args.args,
+        hf=args.hf,
+    )
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"wrote {result.path} ({result.n_tensors} tensors, {result.n_parameters:,} numbers)")
+    print(f"sha256: {result.sha256}")
+    if not args.hf:
+        family = result.config.get("family") or "<your family>"
+        extra = "\n    options: {clip_path: /path/to/clip-vit-base-patch32}" if family == "express4d" else ""
+        print("models config entry:")
+        print(f"  - name: {result.path.stem.lower()[:60]}\n    family: {family}\n    space: arkit\n"
+              f"    checkpoint: {result.path.resolve()}\n    sha256: {result.sha256}{extra}")  # fmt: skip
+    return 0
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -111,6 +145,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--config", help="models config (default: $STUDIO_MODELS_CONFIG or assets/models.yaml)"
     )
     listing.set_defaults(run=cmd_list)
+
+    importing = models_sub.add_parser(
+        "import",
+        help="convert a pickled .pt/.pth/.ckpt once (torch.load weights_only=True) to safetensors + JSON",
+    )
+    importing.add_argument("checkpoint", help="the .pt / .pth / .ckpt / .bin file")
+    importing.add_argument("--out", required=True, help="folder for NAME.safetensors and NAME.json")
+    importing.add_argument("--family", help="check and configure for a family (express4d)")
+    importing.add_argument("--state", help="import only this top-level entry (e.g. model, model_avg)")
+    importing.add_argument("--mean", help="express4d: the dataset mean (.npy, 61 values)")
+    importing.add_argument("--std", help="express4d: the dataset std (.npy, 61 values)")
+    importing.add_argument(
+        "--args", help="express4d: MDM's args.json (default: the one beside the checkpoint)"
+    )
+    importing.add_argument(
+        "--hf",
+        action="store_true",
+        help="write a plain model.safetensors for a transformers folder (e.g. CLIP)",
+    )
+    importing.set_defaults(run=cmd_import)
 
     generate = sub.add_parser("generate", help="run one model on one prompt and write the clip")
     generate.add_argument("--model", required=True)

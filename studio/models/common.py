@@ -47,6 +47,11 @@ def family_checkpoint(spec: ModelSpec, family: str) -> Checkpoint:
     """Read ``spec.checkpoint`` (refusing a hash mismatch) and check it belongs to ``family``."""
     if spec.checkpoint is None:
         raise ModelError(f"{spec.name}: the {family} family needs a 'checkpoint' (.safetensors)")
+    if spec.checkpoint.suffix.lower() in (".pt", ".pth", ".ckpt", ".bin", ".pkl"):
+        raise ModelError(
+            f"{spec.name}: {spec.checkpoint} is a pickle, which the studio never loads; convert it once with "
+            f"`python -m studio models import {spec.checkpoint} --out DIR` and use the .safetensors it writes"
+        )
     checkpoint = read_checkpoint(spec.checkpoint, spec.sha256)
     found = checkpoint.config.get("family")
     if found not in (None, family):

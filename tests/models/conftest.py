@@ -87,6 +87,70 @@ def _trained(family: str, prompt: str) -> Callable[[Path], tuple[ExpressionModel
     return build
 
 
+# -- express4d: a tiny random-weight MDM with Express4D's key layout, and a tiny random CLIP --
+TINY_MDM = {"njoints": 61, "nfeats": 1, "latent_dim": 32, "ff_size": 64, "num_layers": 2, "num_heads": 4,
+            "activation": "gelu", "clip_dim": 16}  # fmt: skip
+
+
+def tiny_clip_dir(basetemp: Path) -> Path:
+    """A transformers CLIP text tower (1 layer, 32 wide, 16-D projection) and a byte-level CLIP
+    tokenizer (no merges), saved like a real CLIP folder; built once per session (~3 s)."""
+    folder = basetemp / "tiny_clip"
+    if (folder / "config.json").is_file():
+        return folder
+    import torch
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizer
+
+    chars = sorted(ByteLevel.alphabet())
+    vocab = {token: i for i, token in enumerate(chars + [c + "</w>" for c in chars])}
+    vocab["<|startoftext|>"], vocab["<|endoftext|>"] = len(vocab), len(vocab) + 1
+    config = CLIPTextConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                            num_attention_heads=2, max_position_embeddings=77, projection_dim=16,
+                            bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
+                            pad_token_id=vocab["<|endoftext|>"])  # fmt: skip
+    torch.manual_seed(0)
+    CLIPTextModelWithProjection(config).save_pretrained(folder)
+    CLIPTokenizer(vocab=vocab, merges=[]).save_pretrained(folder)
+    return folder
+
+
+def tiny_mdm_state(seed: int = 0, **sizes: int) -> dict:
+    """A random-weight MDM state dict (torch tensors) with Express4D's key layout."""
+    import torch
+
+    from studio.models.express4d.network import MDM, MDMConfig
+
+    torch.manual_seed(seed)
+    return MDM(MDMConfig(**{**TINY_MDM, **sizes})).state_dict()
+
+
+def write_tiny_express4d(path: Path, *, state: dict | None = None, mean=None, std=None,
+                         config: dict | None = None) -> str:  # fmt: skip
+    """Write a tiny express4d checkpoint (safetensors, dataset stats embedded); returns its SHA-256."""
+    from studio.formats.checkpoints import write_checkpoint
+
+    tensors = {k: v.numpy() for k, v in (state or tiny_mdm_state()).items()}
+    tensors["norm.mean"] = np.asarray(mean if mean is not None else [0.2] * 52 + [0.0] * 9, np.float32)
+    tensors["norm.std"] = np.asarray(std if std is not None else [0.1] * 61, np.float32)
+    return write_checkpoint(path, tensors, {"family": "express4d", "mdm": TINY_MDM, **(config or {})})
+
+
+def build_express4d(tmp_path: Path) -> tuple[ExpressionModel, str]:
+    path = tmp_path / "express4d-tiny.safetensors"
+    sha = write_tiny_express4d(path)
+    options = {"clip_path": str(tiny_clip_dir(tmp_path.parent)), "steps": 8}
+    model = load_model(ModelSpec("e4d-tiny", "express4d", "arkit", path, sha, "cpu", options=options))
+    return model, STORED_PROMPTS[0]
+
+
+def build_llm_keyframe(tmp_path: Path) -> tuple[ExpressionModel, str]:
+    from tests.models.fake_llm import shared_server
+
+    options = {"url": shared_server().url, "model": "good", "timeout_s": 10, "retries": 0}
+    return load_model(ModelSpec("llm-fake", "llm-keyframe", options=options)), STORED_PROMPTS[0]
+
+
 # family -> builder(tmp_path) returning (model, a prompt it can answer)
 FAMILY_BUILDERS: dict[str, Callable[[Path], tuple[ExpressionModel, str]]] = {
     "results": build_results,
@@ -94,6 +158,8 @@ FAMILY_BUILDERS: dict[str, Callable[[Path], tuple[ExpressionModel, str]]] = {
     "emotion-label": _trained("emotion-label", "A person smiles widely"),
     "retrieval": _trained("retrieval", "A person frowns and shakes their head"),
     "keyframe": _trained("keyframe", "A person smiles widely and then raises their eyebrows"),
+    "express4d": build_express4d,
+    "llm-keyframe": build_llm_keyframe,
 }
 
 
@@ -151,3 +217,15 @@ def assert_smile_brows_vs_frown(model: ExpressionModel) -> tuple[list, list]:
 @pytest.fixture
 def results_folder(tmp_path) -> Path:
     return make_results_folder(tmp_path / "results")
+
+
+@pytest.fixture(scope="session")
+def clip_dir(tmp_path_factory) -> Path:
+    return tiny_clip_dir(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def fake_llm():
+    from tests.models.fake_llm import shared_server
+
+    return shared_server()

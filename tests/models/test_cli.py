@@ -1,3 +1,5 @@
+import pytest
+
 from studio.cli import main
 from studio.formats import read_clip
 from tests.models.conftest import STORED_PROMPTS
@@ -61,3 +63,40 @@ def test_compare_renders_every_model_side_by_side_even_when_one_fails(tmp_path, 
     assert frames.shape[2] >= 3 * 128  # three panels: two clips and the failure card
     printed = capsys.readouterr().out
     assert "warning: broken" in printed and "stored" in printed
+
+
+def test_compare_renders_flame_results_on_the_configured_flame_head(tmp_path, monkeypatch, capsys):
+    """With STUDIO_FLAME_DIR the FLAME panel is a posed head, not the curves-and-instructions card."""
+    import numpy as np
+
+    from renderers.flame import convert_flame_pickle
+    from renderers.video import read_mp4
+    from tests.renderers.test_flame import _pickle_with_fake_chumpy, tiny_flame_model
+
+    pytest.importorskip("pyrender")
+    (tmp_path / "FLAME_NEUTRAL.pkl").write_bytes(_pickle_with_fake_chumpy(tiny_flame_model()))
+    convert_flame_pickle(tmp_path / "FLAME_NEUTRAL.pkl", tmp_path / "flame-model" / "flame_model.npz")
+    flame = tmp_path / "flame"
+    flame.mkdir()
+    sequence = np.zeros((48, 53), np.float32)
+    sequence[:, 50] = np.linspace(0, 0.5, 48)  # the jaw opens over the clip (CTEG layout: 50 expr + 3 jaw)
+    np.save(flame / "a.npy", sequence)
+    (flame / "manifest.csv").write_text(f"prompt,seed,file\n{STORED_PROMPTS[0]},0,a.npy\n")
+    config = tmp_path / "models.yaml"
+    config.write_text(f"models:\n  - {{name: flame-out, family: results, space: flame, path: {flame}}}\n")
+
+    def render(out):
+        args = ["compare", "--config", str(config), "--models", "flame-out", "--prompt", STORED_PROMPTS[0],
+                "--duration", "2", "--size", "128", "-o", str(out)]  # fmt: skip
+        code = main(args)
+        if code == 2 and "OpenGL" in capsys.readouterr().err:
+            pytest.skip("no offscreen OpenGL here")
+        assert code == 0
+        return read_mp4(out)[0]
+
+    monkeypatch.delenv("STUDIO_FLAME_DIR", raising=False)
+    curves = render(tmp_path / "curves.mp4")
+    monkeypatch.setenv("STUDIO_FLAME_DIR", str(tmp_path / "flame-model"))
+    head = render(tmp_path / "head.mp4")
+    assert head.shape == curves.shape and np.abs(head[0].astype(int) - curves[0].astype(int)).mean() > 10
+    assert np.abs(head[-1].astype(int) - head[0].astype(int)).sum() > 1000  # the jaw moved the mesh

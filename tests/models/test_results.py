@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from studio.formats import FormatError, write_clip
-from studio.models import ModelSpec, load_model, run_model
+from studio.models import ModelError, ModelSpec, load_model, run_model
 from studio.models.results import read_manifest
 from studio.motion import FlameLayout, MotionClip
 from tests.models.conftest import STORED_PROMPTS
@@ -70,3 +70,57 @@ def test_corrupt_stored_file_is_reported_for_that_prompt_only(results_folder):
     broken = run_model(model, STORED_PROMPTS[0], seed=0, duration_s=2)
     assert broken.clip is None and "p0_s0.csv" in broken.error
     assert run_model(model, STORED_PROMPTS[1], seed=0, duration_s=2).clip is not None
+
+
+def test_every_stored_format_side_by_side(tmp_path):
+    """Live Link CSV, KeyframeFace answer JSON; CTEG (T, 53), EmoteGPT static (56,), FLAME by keys."""
+    from studio.formats.keyframeface import answer_json
+    from tests.models.conftest import arkit_clip
+
+    arkit = tmp_path / "arkit"
+    arkit.mkdir()
+    write_clip(arkit_clip(1), arkit / "take.csv")
+    keys = np.zeros((2, 61))
+    keys[1, 23] = 0.8  # mouthSmileLeft at the second keyframe
+    (arkit / "answer.json").write_text(answer_json(keys))
+    (arkit / "manifest.csv").write_text("prompt,seed,file\nsmile,0,take.csv\nsmile twice,0,answer.json\n")
+    model = stored_model(arkit)
+    assert run_model(model, "smile", seed=0, duration_s=2).clip.n_frames == 60
+    answer = run_model(model, "smile twice", seed=0, duration_s=2).clip
+    assert answer.channel("mouthSmileLeft").max() == pytest.approx(0.8) and answer.fps == 30
+
+    flame = tmp_path / "flame"
+    flame.mkdir()
+    t = np.linspace(0, 1, 50)[:, None]
+    np.save(flame / "cteg.npy", np.hstack([np.sin(6 * t) * np.ones((1, 50)), 0.1 * t * np.ones((1, 3))]))
+    np.save(flame / "emotegpt.npy", np.r_[np.full(50, 0.5), [1, 0, 0, 0, 1, 0]])  # 50 expr + identity 6D jaw
+    np.savez(
+        flame / "keys.npz", expression=np.zeros((10, 100)), jaw_pose=np.zeros((10, 3)), fps=np.float64(25)
+    )
+    lines = [{"prompt": p, "seed": 0, "file": f} for p, f in
+             (("a", "cteg.npy"), ("b", "emotegpt.npy"), ("c", "keys.npz"))]  # fmt: skip
+    (flame / "manifest.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
+    model = load_model(ModelSpec("flame-out", "results", "flame", path=flame, options={"fps": 20}))
+    cteg = run_model(model, "a", seed=0, duration_s=2.5)
+    assert cteg.clip.values.shape == (50, 53) and cteg.clip.fps == 20 and cteg.clip.layout.jaw == "axis_angle"
+    assert cteg.notices == ()  # the rate came from the config: no "assuming 24 fps" notice
+    static = run_model(model, "b", seed=0, duration_s=2).clip
+    assert static.is_static and static.layout.jaw == "6d" and static.values[0, 0] == pytest.approx(0.5)
+    keyed = run_model(model, "c", seed=0, duration_s=2).clip
+    assert keyed.fps == 25 and keyed.layout.n_expression == 100  # a file's own rate wins
+
+
+def test_files_without_a_rate_say_what_was_assumed(tmp_path):
+    np.save(tmp_path / "cteg.npy", np.zeros((48, 53)))
+    (tmp_path / "manifest.csv").write_text("prompt,seed,file\njoy,0,cteg.npy\n")
+    result = run_model(stored_model(tmp_path, "flame"), "joy", seed=0, duration_s=2)
+    assert result.clip.fps == 24 and any("assuming 24 fps" in n for n in result.notices)
+    with pytest.raises(ModelError, match=r"options\.fps"):
+        load_model(ModelSpec("x", "results", "flame", path=tmp_path, options={"fps": "fast"}))
+
+
+def test_a_prompt_and_seed_listed_twice_with_different_files_is_refused(results_folder):
+    with (results_folder / "manifest.csv").open("a") as handle:
+        handle.write(f"{STORED_PROMPTS[0].upper()},0,p1_s0.csv\n")
+    with pytest.raises(FormatError, match="listed twice"):
+        read_manifest(results_folder)

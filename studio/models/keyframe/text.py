@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from studio.formats.keyframeface import SECTIONS, parse_user_message
+from studio.formats.keyframeface import SECTIONS, KeyframeScript, parse_user_message
 
 MAX_KEYFRAMES = 5  # KeyframeFace scripts have 1-5 keyframes
 
@@ -59,14 +59,24 @@ def split_keyframes(prompt: str) -> KeyframePlan:
 
 
 def _script(text: str) -> KeyframePlan | None:
-    """A KeyframeFace message flattened onto one line (prompts are whitespace-collapsed) back into
-    its lines, one numbered keyframe per line, then the format's own parser."""
+    script = parse_script_prompt(text)
+    if script is None:
+        return None
+    return KeyframePlan(script.keyframes[:MAX_KEYFRAMES], script.prompt, script=True)
+
+
+def parse_script_prompt(prompt: str) -> KeyframeScript | None:
+    """A KeyframeFace user message as a script, even flattened onto one line (prompts are
+    whitespace-collapsed): split back into its lines, one numbered keyframe per line, then read by
+    the format's own parser. ``None`` when the prompt is not such a message."""
+    text = " ".join(prompt.split())
+    if not re.search(re.escape(SECTIONS[0]), text, re.IGNORECASE):
+        return None
     lines = _SECTION.sub(lambda m: f"\n{m.group(1)}: ", text).splitlines()
     for i, line in enumerate(lines):
         if line.lower().startswith(SECTIONS[0].lower()):
             lines[i] = re.sub(r"\s+(\d+[.)]|Keyframe_\d+:?)\s+", r"\n\1 ", line)
     try:
-        script = parse_user_message("\n".join(lines))
+        return parse_user_message("\n".join(lines))
     except ValueError:
         return None
-    return KeyframePlan(script.keyframes[:MAX_KEYFRAMES], script.prompt, script=True)

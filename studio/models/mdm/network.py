@@ -144,9 +144,28 @@ def ddim_timesteps(n_train: int, n_sample: int) -> list[int]:
     return sorted({round(float(v)) for v in np.linspace(n_train - 1, 0, n_sample)}, reverse=True)
 
 
+def guided_x0(
+    net: nn.Module, x: torch.Tensor, t: int, text: torch.Tensor, guidance_scale: float
+) -> torch.Tensor:
+    """One denoiser call with classifier-free guidance on the x0 prediction.
+
+    ``x (B, N, C)``, ``text (B, D)``; the "no text" condition is a zero text vector (MDM zeroes the
+    encoded text the same way). ``x0 = x0_uncond + s * (x0_text - x0_uncond)``: ``s = 1`` is plain
+    conditional sampling (one forward), ``s = 0`` unconditional.
+    """
+    b = x.shape[0]
+    if guidance_scale == 1.0 or guidance_scale == 0.0:
+        text_in = text if guidance_scale == 1.0 else torch.zeros_like(text)
+        return net(x, torch.full((b,), t, device=x.device, dtype=torch.long), text_in)
+    pred = net(torch.cat([x, x]), torch.full((2 * b,), t, device=x.device, dtype=torch.long),
+               torch.cat([text, torch.zeros_like(text)]))  # fmt: skip
+    cond, uncond = pred[:b], pred[b:]
+    return uncond + guidance_scale * (cond - uncond)
+
+
 @torch.no_grad()
 def ddim_sample(
-    net: Denoiser,
+    net: nn.Module,
     noise: torch.Tensor,
     text: torch.Tensor,
     alpha_bar: torch.Tensor,
@@ -156,29 +175,17 @@ def ddim_sample(
     x0_low: torch.Tensor | None = None,
     x0_high: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Deterministic DDIM (eta = 0) with classifier-free guidance on the x0 prediction.
+    """Deterministic DDIM (eta = 0) with classifier-free guidance (:func:`guided_x0`).
 
-    ``noise (B, N, C)`` is the start ``x_T``; ``text (B, 384)``; ``alpha_bar (n_train,)``.
-    Guidance: ``x0 = x0_uncond + s * (x0_text - x0_uncond)``; ``s = 1`` is plain conditional
-    sampling (one forward per step), ``s = 0`` unconditional. ``x0_low/high (C,)`` clamp the
-    prediction to the training range in z units, which keeps strong guidance from running off.
-    Returns ``x0 (B, N, C)`` in z units.
+    ``noise (B, N, C)`` is the start ``x_T``; ``text (B, D)``; ``alpha_bar (n_train,)``.
+    ``x0_low/high (C,)`` clamp the prediction to the training range in z units, which keeps
+    strong guidance from running off. Returns ``x0 (B, N, C)`` in z units.
     """
-    b = noise.shape[0]
     x = noise
     steps = ddim_timesteps(len(alpha_bar), n_steps)
-    use_cfg = guidance_scale != 1.0
-    null = torch.zeros_like(text)
-    text_in = torch.cat([text, null]) if use_cfg else (null if guidance_scale == 0 else text)
     x0 = x
     for i, t in enumerate(steps):
-        t_batch = torch.full((text_in.shape[0],), t, device=x.device, dtype=torch.long)
-        pred = net(torch.cat([x, x]) if use_cfg else x, t_batch, text_in)
-        if use_cfg:
-            cond, uncond = pred[:b], pred[b:]
-            x0 = uncond + guidance_scale * (cond - uncond)
-        else:
-            x0 = pred
+        x0 = guided_x0(net, x, t, text, guidance_scale)
         if x0_low is not None and x0_high is not None:
             x0 = torch.maximum(torch.minimum(x0, x0_high), x0_low)
         if i == len(steps) - 1:
@@ -186,4 +193,39 @@ def ddim_sample(
         a_t, a_next = alpha_bar[t], alpha_bar[steps[i + 1]]
         eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()
         x = a_next.sqrt() * x0 + (1 - a_next).sqrt() * eps
+    return x0
+
+
+@torch.no_grad()
+def ddpm_sample(
+    net: nn.Module,
+    noise: torch.Tensor,
+    text: torch.Tensor,
+    alpha_bar: torch.Tensor,
+    generators: list[torch.Generator],
+    *,
+    n_steps: int = 1000,
+    guidance_scale: float = 2.5,
+) -> torch.Tensor:
+    """Ancestral sampling (MDM's ``p_sample_loop``) with the fixed-small posterior variance.
+
+    The denoiser predicts x0; each step draws ``x_{t'} ~ q(x_{t'} | x_t, x0)``. With fewer than
+    ``len(alpha_bar)`` steps the schedule is respaced (improved-diffusion's ``SpacedDiffusion``):
+    the kept steps' ``alpha_bar`` define new betas. ``generators[i]`` draws clip ``i``'s noise (on
+    the CPU, so a seed gives the same clip on any device). Returns ``x0 (B, N, C)`` in z units:
+    at the last step the posterior mean is exactly the x0 prediction.
+    """
+    x = noise
+    steps = ddim_timesteps(len(alpha_bar), n_steps)
+    x0 = x
+    for i, t in enumerate(steps):
+        x0 = guided_x0(net, x, t, text, guidance_scale)
+        if i == len(steps) - 1:
+            break
+        a_t, a_prev = alpha_bar[t], alpha_bar[steps[i + 1]]
+        beta = 1 - a_t / a_prev
+        mean = (a_prev.sqrt() * beta / (1 - a_t)) * x0 + ((1 - beta).sqrt() * (1 - a_prev) / (1 - a_t)) * x
+        variance = beta * (1 - a_prev) / (1 - a_t)
+        z = torch.stack([torch.randn(x.shape[1:], generator=g) for g in generators]).to(x.device)
+        x = mean + variance.sqrt() * z
     return x0
