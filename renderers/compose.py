@@ -6,7 +6,7 @@ with Pillow's bundled scalable font, so no system font is needed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -186,19 +186,39 @@ def with_strip(frames: Iterable[np.ndarray], strip: CurveStrip) -> Iterator[np.n
         yield np.concatenate([frame, strip.frame(t)], axis=0)
 
 
-def message_frame(lines: Sequence[str], width: int, height: int) -> np.ndarray:
-    """A ``(height, width, 3)`` card with wrapped text, for when there is nothing to render."""
-    import textwrap
+def _wrap_to_width(text: str, measure: Callable[[str], float], max_px: float) -> list[str]:
+    """Greedy word wrap of ``text`` so each line measures at most ``max_px`` pixels."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        candidate = f"{current} {word}" if current else word
+        if measure(candidate) <= max_px:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        while measure(word) > max_px and len(word) > 1:  # a long path or URL: break it
+            cut = max([1] + [i for i in range(2, len(word)) if measure(word[:i]) <= max_px])
+            lines.append(word[:cut])
+            word = word[cut:]
+        current = word
+    if current:
+        lines.append(current)
+    return lines or [""]
 
+
+def message_frame(lines: Sequence[str], width: int, height: int) -> np.ndarray:
+    """A ``(height, width, 3)`` card with text wrapped to the card's pixel width, for when there
+    is nothing to render. A word wider than the card is broken where it no longer fits."""
     from PIL import Image, ImageDraw
 
     image = Image.new("RGB", (width, height), CAPTION_BG)
     draw = ImageDraw.Draw(image)
     font = _font(max(10, width // 40))
-    chars = max(20, int(width / (font.size * 0.55)))
-    y = 12
+    margin = 12
+    y = margin
     for line in lines:
-        for piece in textwrap.wrap(line, chars) or [""]:
-            draw.text((12, y), piece, fill=CAPTION_FG, font=font)
+        for piece in _wrap_to_width(line, lambda text: draw.textlength(text, font=font), width - 2 * margin):
+            draw.text((margin, y), piece, fill=CAPTION_FG, font=font)
             y += int(font.size * 1.35)
     return np.asarray(image)

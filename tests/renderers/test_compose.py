@@ -44,3 +44,19 @@ def test_curve_strip_cursor_moves_with_time():
     assert white_first.max() < 10 and white_last.min() > 190
     frames = list(with_strip([np.zeros((30, 200, 3), np.uint8)] * 3, strip))
     assert frames[0].shape == (90, 200, 3)
+
+
+def test_message_cards_wrap_to_their_pixel_width():
+    from renderers.compose import _wrap_to_width, message_frame
+
+    def measure(text: str) -> float:
+        return 7.0 * len(text)  # a monospaced stand-in
+
+    text = "No FLAME model is configured: see https://flame.is.tue.mpg.de/download"
+    lines = _wrap_to_width(text, measure, 70)
+    assert all(measure(line) <= 70 for line in lines)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")  # nothing lost
+    card = message_frame(["word " * 60, "x" * 300], 200, 300)
+    assert card.shape == (300, 200, 3)
+    right_margin = card[:, -8:].reshape(-1, 3)
+    assert (right_margin == right_margin[0]).all()  # no text runs into the right margin
