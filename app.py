@@ -1,10 +1,11 @@
-"""Expression Studio entry point: build the config, build the app, launch. Nothing else."""
+"""Expression Studio entry point: build the config, build the server, run it. Nothing else.
+
+The server (studio.server) holds the studio at /, the participant page at /study, the study JSON
+API at /study/api and the admin pages at /admin; it never creates a share link.
+"""
 
 from studio.config import StudioConfig
-from studio.ui import build_app, launch_kwargs
-
-config = StudioConfig.from_env()
-demo = build_app(config)
+from studio.server import serve
 
 if __name__ == "__main__":
-    demo.launch(**launch_kwargs(config))
+    serve(StudioConfig.from_env())

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "studio.models.train_cli",
     "renderers.cli",
     "studio.corpus.cli",
+    "studio.study.cli",
 )
 
 

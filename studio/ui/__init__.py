@@ -27,6 +27,17 @@ def _planned(what: str) -> None:
     gr.Markdown(f"*{what}*", elem_classes="studio-note")
 
 
+STUDY_NOTE = """Preference studies run beside the studio on this server:
+
+- **Researchers** create a study from a YAML config, render its stimuli, watch progress and export answers
+  on the [admin pages](admin/) (user `admin`, password: the `STUDIO_ADMIN_TOKEN`), or with
+  `python -m studio study ...`.
+- **Participants** open `study?study=<id>&PROLIFIC_PID=...&STUDY_ID=...&SESSION_ID=...` (the link
+  Prolific fills in): consent, instructions, the clips, a completion code. Scripts use the same actions
+  as JSON under `study/api/`.
+"""
+
+
 def model_pool(config: StudioConfig) -> tuple[ModelPool, str | None]:
     """The configured models (loaded lazily), or an empty pool and why the config is unusable."""
     if not config.models_config.is_file():
@@ -54,7 +65,7 @@ def build_app(config: StudioConfig, pool: ModelPool | None = None) -> gr.Blocks:
             with gr.Tab("Benchmark", id="benchmark"):
                 _planned("The leaderboard arrives with the evaluation suite.")
             with gr.Tab("Study", id="study"):
-                _planned("Preference studies arrive with the study issue.")
+                gr.Markdown(STUDY_NOTE)
     return app
 
 
@@ -67,6 +78,8 @@ def launch_kwargs(config: StudioConfig) -> dict[str, Any]:
         "server_port": config.port,
         "share": False,
         "allowed_paths": [str(config.output_dir)],
+        # the stimulus manifests map content-hash file names back to models: never served
+        "blocked_paths": [str(config.output_dir / "study-manifests")],
         "max_file_size": f"{config.max_upload_mb}mb",
         "css": CSS,
         "theme": gr.themes.Soft(),

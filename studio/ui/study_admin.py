@@ -1,0 +1,405 @@
+"""The study admin pages: create a study, render its stimuli, watch progress, results, exports.
+
+:func:`build_admin` returns a separate ``gr.Blocks``; the server (:mod:`studio.server`) mounts it at
+``/admin`` behind ``STUDIO_ADMIN_TOKEN`` and never without it. Participants never reach it. Every
+event here is closed to the Gradio API (``api_visibility="private"``).
+
+The functions above :func:`build_admin` do the work and return plain values (Markdown, pandas
+tables, plotly figures, file paths); the Blocks only wires them to components, so the tests call
+them directly. Exports are written to a fresh temporary folder, never under ``output_dir`` (which
+the studio serves to everyone).
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from studio.config import StudioConfig
+from studio.formats import FormatError
+from studio.gpu import gpu_task
+from studio.models.pool import ModelPool
+from studio.study.storage import StorageError, StudyRecord, StudyStore
+
+MAX_CONFIG_BYTES = 256 * 1024  # a study config with 1000 prompts is ~100 kB
+SIZES = (256, 384, 512)
+_PRIVATE: dict[str, Any] = {"api_visibility": "private"}
+
+
+class AdminError(Exception):
+    """Something the admin should read (no such study, bad upload); shown as Markdown."""
+
+
+# ----------------------------------------------------------------------------------------------
+# work
+# ----------------------------------------------------------------------------------------------
+
+
+def study_choices(store: StudyStore) -> list[tuple[str, int]]:
+    """Dropdown choices: ``("3 · name · 1a2b3c4d5e6f", 3)``, newest first."""
+    return [(f"{i} · {name} · {sha[:12]}", i) for i, sha, name in reversed(store.list_studies())]
+
+
+def get_study(store: StudyStore, study_id: Any) -> StudyRecord:
+    if study_id in (None, ""):
+        raise AdminError("Choose a study first (or create one).")
+    try:
+        return store.get_study(int(study_id))
+    except (KeyError, ValueError):
+        raise AdminError(f"There is no study {study_id!r}.") from None
+    except StorageError as exc:
+        raise AdminError(str(exc)) from None
+
+
+def read_upload(path: str | Path | None) -> str:
+    """The text of an uploaded config (UTF-8, at most :data:`MAX_CONFIG_BYTES`)."""
+    if not path:
+        return ""
+    file = Path(path)
+    if file.suffix.lower() not in (".yaml", ".yml", ".json"):
+        raise AdminError("A study config must be a .yaml, .yml or .json file.")
+    if file.stat().st_size > MAX_CONFIG_BYTES:
+        raise AdminError(
+            f"The config is larger than {MAX_CONFIG_BYTES // 1024} kB; that is not a study config."
+        )
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise AdminError("The config is not UTF-8 text.") from None
+
+
+def parse_config_text(text: str, source: str, known_models: Sequence[str] | None):
+    """Validate a pasted or uploaded YAML/JSON config. Relative results folders are refused
+    (there is no config folder to resolve them against): use absolute paths here, or the CLI."""
+    import yaml
+
+    from studio.study.definition import DefinitionError, parse_definition
+
+    if len(text.encode("utf-8")) > MAX_CONFIG_BYTES:
+        raise DefinitionError(source, [("", f"larger than {MAX_CONFIG_BYTES // 1024} kB")])
+    try:
+        data = yaml.safe_load(text)  # JSON is YAML too
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = "" if mark is None else f"line {mark.line + 1}, column {mark.column + 1}"
+        raise DefinitionError(source, [(where, f"not valid YAML: {exc.problem or exc.context}")]) from None
+    except yaml.YAMLError as exc:
+        raise DefinitionError(source, [("", f"not valid YAML: {exc}")]) from None
+    return parse_definition(data, source=source, base_dir=None, known_models=known_models)
+
+
+def create_study(
+    store: StudyStore, text: str, source: str, known_models: Sequence[str] | None
+) -> tuple[StudyRecord | None, str]:
+    """Validate and store a config; returns the record (None on errors) and Markdown saying what
+    happened: every validation problem with where it is, or the new study and its link."""
+    from studio.study.definition import DefinitionError
+    from studio.study.service import participant_url
+
+    if not text.strip():
+        return None, "Paste a study config or upload a .yaml/.json file."
+    try:
+        definition = parse_config_text(text, source, known_models)
+    except DefinitionError as exc:
+        lines = [f"- `{where or 'top level'}`: {problem}" for where, problem in exc.problems]
+        head = f"**The config has {len(lines)} problem{'s' if len(lines) > 1 else ''}; nothing was stored.**"
+        return None, head + "\n\n" + "\n".join(lines)
+    record = store.create_study(definition)
+    d = record.definition
+    verb = "Created" if record.created else "Already stored (the same frozen config)"
+    link = participant_url("<your server URL>", record)
+    return record, (
+        f"**{verb}: study {record.id}**, `{record.sha256[:12]}` — {d.name}\n\n"
+        f"- {d.trial_type}: {len(d.items)} items × {d.raters_per_item} raters; "
+        f"{d.trials_per_participant} screens per participant; {d.participants_needed} participants needed\n"
+        f"- {len(d.stimuli())} stimuli to render (next tab)\n"
+        f"- Prolific link: `{link}`"
+    )
+
+
+def study_summary(config: StudioConfig, store: StudyStore, study_id: Any) -> str:
+    """The study's design and whether its stimuli are rendered."""
+    from studio.study.stimuli import StimulusError, load_manifest
+
+    record = get_study(store, study_id)
+    d = record.definition
+    try:
+        manifest = load_manifest(config.output_dir, d)
+        stage = manifest.stage
+        stimuli = (
+            f"**rendered**: {len(manifest.files)} clips, {stage.get('size')} px, "
+            f"camera {stage.get('camera')}, rig {stage.get('rig')}, {stage.get('fps')} fps, "
+            f"{stage.get('frames')} frames each"
+        )
+    except StimulusError:
+        stimuli = f"**not rendered** ({len(d.stimuli())} clips): participants are refused until they are"
+    models = ", ".join(m.name + (" (results folder)" if m.results else "") for m in d.models)
+    return (
+        f"### {d.name}\nstudy {record.id} · `{record.sha256[:12]}` · {d.trial_type}\n\n"
+        f"- prompts: {len(d.prompts)}; models: {models}\n- stimuli: {stimuli}\n"
+        f"- attention checks: {len(d.attention_checks)}; mismatch controls per participant: "
+        f"{0 if d.mismatch_control is None else d.mismatch_control.per_participant}\n"
+        f"- exclusion rules: {_rules(d.exclusion)}"
+    )
+
+
+def _rules(rules: Any) -> str:
+    parts = []
+    if rules.failed_attention_checks_at_least is not None:
+        parts.append(f"{rules.failed_attention_checks_at_least}+ failed attention checks")
+    if rules.median_dwell_below_s is not None:
+        parts.append(f"median dwell below {rules.median_dwell_below_s:g} s")
+    return "; ".join(parts) or "none"
+
+
+def render(
+    config: StudioConfig,
+    store: StudyStore,
+    pool: ModelPool,
+    study_id: Any,
+    size: int = 384,
+    rig: str = "default",
+    progress: Callable[[int, int, str], None] | None = None,
+) -> str:
+    """Render the study's stimuli (reusing any already rendered); returns what happened."""
+    from studio.study.stimuli import render_stimuli
+
+    record = get_study(store, study_id)
+    try:
+        manifest = render_stimuli(
+            record.definition, pool, config.output_dir, progress=progress, size=int(size), rig=rig
+        )
+    except FormatError as exc:  # StimulusError included
+        return f"**Rendering failed:** {exc}"
+    notices = "".join(f"\n- {n}" for n in manifest.notices)
+    return f"**{len(manifest.files)} stimuli ready** ({manifest.rendered} rendered now).{notices}"
+
+
+# a ZeroGPU Space needs the decorated function at import time; elsewhere this is render itself
+render_on_gpu = gpu_task(duration_s=600)(render)
+
+
+def _frame(rows: Sequence[dict[str, Any]], empty: str = "nothing yet") -> pd.DataFrame:
+    if not rows:
+        return pd.DataFrame({"": [empty]})
+    return pd.DataFrame(list(rows)).round(3)  # three decimals are what a reader can use
+
+
+def progress_view(
+    config: StudioConfig, store: StudyStore, study_id: Any
+) -> tuple[str, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Summary Markdown and the tables: answers per item, participants (with attention-check
+    failures and exclusions), attention checks, rejected submissions."""
+    from studio.study.report import analyse
+
+    record = get_study(store, study_id)
+    report = analyse(
+        record.definition, store.export_answers(record), store.participant_summaries(record),
+        store.rejection_counts(record), n_bootstrap=0,
+    )  # fmt: skip
+    failed = sum(p["checks_failed"] > 0 for p in report.participants)
+    summary = (
+        study_summary(config, store, study_id)
+        + f"\n\n**Participants:** {report.n_participants} started · {report.n_completed} completed · "
+        f"{failed} failed an attention check · {report.n_excluded} excluded · "
+        f"**{report.n_analysed} analysed** "
+        f"(needed: {record.definition.participants_needed}) · rejected submissions: "
+        f"{sum(report.rejections.values())}"
+    )
+    rejections = [{"reason": k, "count": v} for k, v in report.rejections.items()]
+    return (
+        summary,
+        _frame(report.items),
+        _frame(report.participants, "no participants yet"),
+        _frame(report.attention, "no attention check answered yet"),
+        _frame(rejections, "no rejected submissions"),
+    )
+
+
+def results_view(
+    store: StudyStore, study_id: Any, reduction: str = "rank_as_category", n_bootstrap: int = 1000
+) -> tuple[Any, Any, pd.DataFrame, pd.DataFrame, str]:
+    """The dashboard: rank heatmap, preference bars, statistics table, Bradley-Terry table and the
+    full Markdown report."""
+    from studio.study.report import (
+        build_report,
+        preference_bars,
+        rank_heatmap,
+        report_markdown,
+        statistics_rows,
+    )
+
+    record = get_study(store, study_id)
+    report = build_report(store, record, reduction=reduction, n_bootstrap=int(n_bootstrap))
+    return (
+        rank_heatmap(report),
+        preference_bars(report),
+        _frame(statistics_rows(report), "no analysable answers yet"),
+        _frame(report.bradley_terry, "no comparisons yet"),
+        report_markdown(report),
+    )
+
+
+def export_files(store: StudyStore, study_id: Any, reduction: str = "rank_as_category") -> list[str]:
+    """Raw answers (CSV, Parquet), participants, the codebook and the report, in a new temporary
+    folder (not under the served output folder)."""
+    from studio.study.report import build_report, export_answers, write_report
+
+    record = get_study(store, study_id)
+    folder = Path(tempfile.mkdtemp(prefix=f"studio-study{record.id}-export-"))
+    paths = export_answers(store, record, folder)
+    report = build_report(store, record, reduction=reduction)
+    paths += [p for p in write_report(report, folder) if p.suffix in (".md", ".json")]
+    return [str(p) for p in paths]
+
+
+# ----------------------------------------------------------------------------------------------
+# the page
+# ----------------------------------------------------------------------------------------------
+
+
+def build_admin(config: StudioConfig, store: StudyStore, *, pool: ModelPool | None = None) -> gr.Blocks:
+    """The admin Blocks. ``pool`` defaults to the configured models (loaded on first render)."""
+    if pool is None:
+        from studio.ui import model_pool
+
+        pool, _ = model_pool(config)
+    known = pool.names or None
+
+    def shielded(fn: Callable[..., Any], n_outputs: int) -> Callable[..., Any]:
+        """Turn an :class:`AdminError` into a warning toast instead of an error page."""
+
+        @functools.wraps(fn)  # keeps the signature: Gradio injects gr.Progress through it
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except AdminError as exc:
+                gr.Warning(str(exc))
+                return (gr.skip(),) * n_outputs if n_outputs > 1 else gr.skip()
+
+        return run
+
+    with gr.Blocks(title="Study admin", analytics_enabled=False) as admin:
+        gr.Markdown(
+            "# Study admin\nCreate studies, render their stimuli, watch progress, read results, export."
+        )
+        with gr.Row():
+            chooser = gr.Dropdown(study_choices(store), label="Study", scale=4, interactive=True)
+            refresh = gr.Button("Refresh", scale=1)
+        with gr.Tabs():
+            with gr.Tab("Create", id="create"):
+                with gr.Row():
+                    upload = gr.File(
+                        label="Upload a config (.yaml / .json)",
+                        file_types=[".yaml", ".yml", ".json"],
+                        type="filepath",
+                    )
+                    pasted = gr.Code(label="…or paste it here", language="yaml", lines=16)
+                create_btn = gr.Button("Validate and create", variant="primary")
+                create_md = gr.Markdown()
+            with gr.Tab("Stimuli", id="stimuli"):
+                summary_md = gr.Markdown()
+                with gr.Row():
+                    size = gr.Dropdown(list(SIZES), value=384, label="Frame size (px)")
+                    rig = gr.Dropdown(["default", "ict"], value="default", label="Rig")
+                render_btn = gr.Button("Render stimuli", variant="primary")
+                render_md = gr.Markdown()
+            with gr.Tab("Progress", id="progress"):
+                progress_md = gr.Markdown()
+                with gr.Row():
+                    progress_btn = gr.Button("Refresh progress")
+                    auto = gr.Checkbox(False, label="Refresh every 15 s")
+                timer = gr.Timer(15, active=False)
+                items_df = gr.Dataframe(label="Answers per item", interactive=False)
+                participants_df = gr.Dataframe(
+                    label="Participants (attention-check failures, dwell, exclusions)", interactive=False
+                )
+                with gr.Row():
+                    attention_df = gr.Dataframe(label="Attention checks", interactive=False)
+                    rejections_df = gr.Dataframe(label="Rejected submissions", interactive=False)
+            with gr.Tab("Results", id="results"):
+                with gr.Row():
+                    reduction = gr.Radio(
+                        [("rank as category per (prompt, model)", "rank_as_category"),
+                         ("top choice per prompt", "top_choice")],
+                        value="rank_as_category", label="Fleiss' kappa reduction to declare (rank studies)",
+                    )  # fmt: skip
+                    n_boot = gr.Number(
+                        1000, precision=0, minimum=0, maximum=20000, label="Bootstrap resamples"
+                    )
+                results_btn = gr.Button("Compute results", variant="primary")
+                with gr.Row():
+                    heatmap = gr.Plot(label="Rank distribution")
+                    bars = gr.Plot(label="Preferences")
+                stats_df = gr.Dataframe(label="Statistics (95% bootstrap CIs over items)", interactive=False)
+                bt_df = gr.Dataframe(label="Bradley-Terry", interactive=False)
+                with gr.Accordion("Full report", open=False):
+                    report_md = gr.Markdown()
+            with gr.Tab("Export", id="export"):
+                gr.Markdown(
+                    "Raw answers of every participant (excluded ones too: `participants.csv` says who "
+                    "and why), as CSV and Parquet, with a codebook of every column."
+                )
+                export_btn = gr.Button("Export", variant="primary")
+                downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
+
+        def on_create(path: str | None, text: str | None):
+            source = Path(path).name if path else "pasted config"
+            body = read_upload(path) if path else (text or "")
+            record, message = create_study(store, body, source, known)
+            if record is None:
+                return message, gr.skip()
+            return message, gr.Dropdown(choices=study_choices(store), value=record.id)
+
+        def on_refresh(study_id: Any):
+            return gr.Dropdown(choices=study_choices(store), value=study_id)
+
+        def on_render(study_id: Any, frame_size: int, rig_name: str, progress=gr.Progress()):
+            def report(done: int, total: int, description: str) -> None:
+                progress((done, max(total, 1)), desc=description)
+
+            message = render_on_gpu(config, store, pool, study_id, frame_size, rig_name, report)
+            return message, study_summary(config, store, study_id)
+
+        def on_progress(study_id: Any):
+            if study_id in (None, ""):
+                return (gr.skip(),) * 5
+            return progress_view(config, store, study_id)
+
+        def on_results(study_id: Any, chosen: str, resamples: float | None):
+            return results_view(store, study_id, chosen, max(0, int(resamples or 0)))
+
+        def on_export(study_id: Any, chosen: str):
+            return export_files(store, study_id, chosen)
+
+        def on_select(study_id: Any):
+            if study_id in (None, ""):
+                return (gr.skip(),) * 6
+            return (study_summary(config, store, study_id), *progress_view(config, store, study_id))
+
+        progress_outputs = [progress_md, items_df, participants_df, attention_df, rejections_df]
+        select_outputs = [summary_md, *progress_outputs]
+        # .input, not .change: a Dropdown's change event does not reach the server here (Gradio 6.31);
+        # programmatic changes (create, refresh) chain the same handler with .then
+        chooser.input(shielded(on_select, 6), chooser, select_outputs, **_PRIVATE)
+        create_btn.click(shielded(on_create, 2), [upload, pasted], [create_md, chooser], **_PRIVATE).then(
+            shielded(on_select, 6), chooser, select_outputs, **_PRIVATE
+        )
+        refresh.click(shielded(on_refresh, 1), chooser, chooser, **_PRIVATE).then(
+            shielded(on_select, 6), chooser, select_outputs, **_PRIVATE
+        )
+        render_btn.click(shielded(on_render, 2), [chooser, size, rig], [render_md, summary_md],
+                         concurrency_limit=1, **_PRIVATE)  # fmt: skip
+        progress_btn.click(shielded(on_progress, 5), chooser, progress_outputs, **_PRIVATE)
+        timer.tick(shielded(on_progress, 5), chooser, progress_outputs, **_PRIVATE)
+        auto.change(lambda on: gr.Timer(active=bool(on)), auto, timer, **_PRIVATE)
+        results_btn.click(shielded(on_results, 5), [chooser, reduction, n_boot],
+                          [heatmap, bars, stats_df, bt_df, report_md], **_PRIVATE)  # fmt: skip
+        export_btn.click(shielded(on_export, 1), [chooser, reduction], downloads, **_PRIVATE)
+    return admin

@@ -1,0 +1,166 @@
+"""The study admin page: its functions on a real store, its API closed, and one run in Chromium."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from studio.config import StudioConfig
+from studio.models.pool import ModelPool
+from studio.study.storage import StudyStore, sqlite_url
+from studio.ui.study_admin import (
+    MAX_CONFIG_BYTES,
+    AdminError,
+    build_admin,
+    create_study,
+    export_files,
+    progress_view,
+    read_upload,
+    results_view,
+    study_choices,
+)
+from tests.study.conftest import SECRET
+from tests.study.simulate import simulate
+from tests.study.test_stimuli import CHECK_PROMPT, DECOY_PROMPT, PROMPTS, results_folder
+from tests.ui.conftest import free_port
+
+GOOD = """
+name: admin test
+trial_type: rank
+seed: 4
+prompts: ["{p0}", "{p1}"]
+models:
+  - {{name: alpha, results: "{alpha}"}}
+  - {{name: beta, results: "{beta}"}}
+stimulus: {{duration_s: 0.5, fps: 10}}
+attention_checks:
+  - {{kind: contradiction, prompt: "{check}", decoy_prompt: "{decoy}", model: beta}}
+exclusion: {{failed_attention_checks_at_least: 1}}
+"""
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("admin")
+    every = [*PROMPTS, CHECK_PROMPT, DECOY_PROMPT]
+    alpha, beta = results_folder(root / "alpha", 1, every), results_folder(root / "beta", 2, every)
+    text = GOOD.format(
+        p0=PROMPTS[0], p1=PROMPTS[1], check=CHECK_PROMPT, decoy=DECOY_PROMPT, alpha=alpha, beta=beta
+    )
+    store = StudyStore(sqlite_url(root / "studio.db"), SECRET)
+    config = StudioConfig(port=free_port(), output_dir=root / "outputs")
+    yield config, store, text
+    store.close()
+
+
+def test_create_lists_every_problem_and_stores_nothing_on_error(setup):
+    _, store, text = setup
+    record, message = create_study(store, "name: x\ntrial_type: rnak\nseed: -1\n", "pasted config", None)
+    assert record is None and "nothing was stored" in message
+    assert "`trial_type`: must be one of rank, 2afc5, pairwise, got 'rnak'; did you mean 'rank'?" in message
+    assert "`seed`" in message and "`prompts`" in message
+    record, message = create_study(store, "name: [unclosed", "pasted config", None)
+    assert record is None and "not valid YAML" in message and "line 1, column 16" in message
+    # a pasted config has no folder: relative results paths are refused, not guessed
+    relative = text.replace('results: "/', 'results: "./', 1)
+    assert relative != text and "must be an absolute path" in create_study(store, relative, "pasted", None)[1]
+    assert study_choices(store) == []
+
+
+def test_create_and_watch_a_study(setup):
+    config, store, text = setup
+    record, message = create_study(store, text, "pasted config", ["alpha"])
+    assert record is not None and f"study {record.id}" in message and "PROLIFIC_PID" in message
+    assert study_choices(store)[0][1] == record.id
+    again, message = create_study(store, json.dumps(json.loads(json.dumps(record.definition.canonical()))),
+                                  "pasted JSON", None)  # fmt: skip
+    assert again.id == record.id and "Already stored" in message  # JSON pastes too; frozen by hash
+    simulate(store, record, 4, {"alpha": 1.0, "beta": -1.0}, careless=[2], seed=1)
+    summary, items, participants, attention, rejections = progress_view(config, store, record.id)
+    assert "4 started · 4 completed · 1 failed an attention check · 1 excluded" in summary
+    assert "**not rendered**" in summary
+    assert items["answers"].tolist() == [4, 4] and items["analysed"].tolist() == [3, 3]
+    assert participants["status"].str.startswith("excluded").sum() == 1
+    assert attention["failed"].tolist() == [1]
+    assert rejections.columns.tolist() == [""]  # none yet
+    heatmap, bars, stats, bt, markdown = results_view(store, record.id, "top_choice", 100)
+    assert heatmap is not None and bars is not None
+    assert "Fleiss' kappa, top choice (declared)" in stats["statistic"].tolist()
+    assert bt["model"].tolist()[0] == "alpha"
+    assert "## Attention checks" in markdown
+    files = export_files(store, record.id)
+    names = sorted(Path(f).name for f in files)
+    assert "answers.parquet" in names and "codebook.md" in names and "report.md" in names
+    assert all(not Path(f).is_relative_to(config.output_dir) for f in files)  # never in the served folder
+    with pytest.raises(AdminError, match="no study 999"):
+        progress_view(config, store, 999)
+
+
+def test_uploads_are_checked(tmp_path):
+    (tmp_path / "config.txt").write_text("name: x")
+    with pytest.raises(AdminError, match=r"\.yaml, \.yml or \.json"):
+        read_upload(tmp_path / "config.txt")
+    (tmp_path / "huge.yaml").write_bytes(b"#" * (MAX_CONFIG_BYTES + 1))
+    with pytest.raises(AdminError, match="larger than"):
+        read_upload(tmp_path / "huge.yaml")
+    (tmp_path / "latin1.yaml").write_bytes("name: caf\xe9".encode("latin-1"))
+    with pytest.raises(AdminError, match="UTF-8"):
+        read_upload(tmp_path / "latin1.yaml")
+
+
+def test_every_admin_event_is_closed_to_the_api(setup):
+    config, store, _ = setup
+    admin = build_admin(config, store, pool=ModelPool([]))
+    dependencies = admin.config["dependencies"]
+    assert dependencies and {d["api_visibility"] for d in dependencies} == {"private"}
+    admin.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=config.port)
+    try:
+        info = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{config.port}/gradio_api/info").read())
+        assert info["named_endpoints"] == {} and info["unnamed_endpoints"] == {}
+    finally:
+        admin.close()
+
+
+@pytest.mark.browser
+def test_render_and_results_in_the_browser(setup, browser, screenshot_dir):
+    from renderers._compat import prepare_gl_environment
+
+    prepare_gl_environment()
+    from renderers.raster import RenderUnavailableError, get_rasterizer
+
+    try:
+        get_rasterizer(64)
+    except (RenderUnavailableError, OSError) as exc:
+        pytest.skip(f"no offscreen OpenGL here ({exc})")
+    config, store, text = setup
+    record, _ = create_study(store, text, "pasted config", None)
+    if not store.participant_summaries(record):  # run alone: give the dashboard answers to show
+        simulate(store, record, 4, {"alpha": 1.0, "beta": -1.0}, careless=[2], seed=1)
+    port = free_port()
+    admin = build_admin(config, store, pool=ModelPool([]))
+    admin.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port)
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    try:
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.get_by_label("Study").click()
+        page.get_by_role("option", name=f"{record.id} · admin test").click()
+        page.get_by_role("tab", name="Stimuli").click()
+        page.get_by_text("not rendered").wait_for(timeout=15_000)
+        page.get_by_role("button", name="Render stimuli").click()
+        page.get_by_text("stimuli ready").wait_for(timeout=60_000)
+        assert page.get_by_text("rendered now").count() == 1
+        page.screenshot(path=str(screenshot_dir / "admin_stimuli.png"), full_page=True)
+        page.get_by_role("tab", name="Results").click()
+        page.get_by_role("button", name="Compute results").click()
+        page.locator(".js-plotly-plot").nth(1).wait_for(timeout=30_000)  # heatmap and preference bars
+        assert page.locator(".js-plotly-plot").count() == 2
+        page.get_by_text("Fleiss' kappa, rank as category (declared)").wait_for(timeout=10_000)
+        page.screenshot(path=str(screenshot_dir / "admin_results.png"), full_page=True)
+    finally:
+        page.close()
+        admin.close()
+    stimuli = list((config.output_dir / "stimuli").glob("*.mp4"))
+    assert len(stimuli) == len(record.definition.stimuli())
