@@ -57,8 +57,9 @@ class StudioConfig:
         if token is not None and len(token) < 12:
             raise ValueError("STUDIO_ADMIN_TOKEN must be at least 12 characters")
         return cls(
-            host=env.get("STUDIO_HOST", cls.host),
-            port=integer("STUDIO_PORT", cls.port, 1, 65535),
+            # Spaces (and other Gradio hosts) announce where to listen through GRADIO_SERVER_*
+            host=env.get("STUDIO_HOST") or env.get("GRADIO_SERVER_NAME") or cls.host,
+            port=integer("STUDIO_PORT", integer("GRADIO_SERVER_PORT", cls.port, 1, 65535), 1, 65535),
             output_dir=Path(env.get("STUDIO_OUTPUT_DIR", str(cls.output_dir))).resolve(),
             assets_dir=Path(env.get("STUDIO_ASSETS_DIR", str(cls.assets_dir))).resolve(),
             models_config=Path(env.get("STUDIO_MODELS_CONFIG", str(cls.models_config))).resolve(),

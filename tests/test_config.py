@@ -42,3 +42,11 @@ def test_study_settings_and_secrets_are_hidden_from_repr():
 def test_weak_secrets_are_refused(name, value):
     with pytest.raises(ValueError, match=name):
         StudioConfig.from_env({name: value})
+
+
+def test_spaces_server_settings_are_honoured_and_ours_win():
+    spaces = {"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "7861"}
+    config = StudioConfig.from_env(spaces)
+    assert (config.host, config.port) == ("0.0.0.0", 7861)
+    ours = StudioConfig.from_env({**spaces, "STUDIO_HOST": "127.0.0.1", "STUDIO_PORT": "9000"})
+    assert (ours.host, ours.port) == ("127.0.0.1", 9000)
