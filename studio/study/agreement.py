@@ -8,7 +8,7 @@ kappa means anything) and :func:`bootstrap_items` (percentile CIs, resampling it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -282,20 +282,33 @@ class BradleyTerry:
 
 def bradley_terry(
     comparisons: Sequence[Comparison], n_bootstrap: int = 1000, seed: int = 0, prior: float = 1.0,
-    level: float = 0.95,
+    level: float = 0.95, groups: Sequence[Hashable] | None = None,
 ) -> BradleyTerry:  # fmt: skip
-    """Fit Bradley-Terry to ``(a, b, score)`` comparisons; bootstrap over comparisons.
+    """Fit Bradley-Terry to ``(a, b, score)`` comparisons, with percentile bootstrap CIs.
 
+    The bootstrap resamples comparisons, or, with ``groups`` (one label per comparison), whole
+    groups: the K(K-1)/2 comparisons of one ranking, or every answer on one item, are not
+    independent, and resampling them one by one gives intervals that are too narrow.
     Ties count as half a win each way (an arena's "both bad" is the caller's choice: drop it or
     count it as a tie, and say which).
     """
     models, rows = _check_comparisons(comparisons)
     k = len(models)
     strength = _fit_bt(*_tallies(rows, k), prior)
+    if groups is None:
+        members = [np.array([i]) for i in range(len(rows))]
+    else:
+        if len(groups) != len(rows):
+            raise ValueError(f"groups has {len(groups)} labels for {len(rows)} comparisons")
+        by_group: dict[Hashable, list[int]] = {}
+        for i, label in enumerate(groups):
+            by_group.setdefault(label, []).append(i)
+        members = [np.array(v) for v in by_group.values()]
     rng = np.random.default_rng(seed)
     samples = np.empty((n_bootstrap, k))
     for b in range(n_bootstrap):
-        pick = rows[rng.integers(0, len(rows), len(rows))]
+        chosen = rng.integers(0, len(members), len(members))
+        pick = rows[np.concatenate([members[g] for g in chosen])]
         samples[b] = _fit_bt(*_tallies(pick, k), prior)
     tail = (1 - level) / 2 * 100
     ranks = (-samples).argsort(axis=1).argsort(axis=1) + 1

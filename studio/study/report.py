@@ -24,8 +24,9 @@ Krippendorff's alpha uses every included rating. Every agreement figure has a pe
 bootstrap CI resampling items (prompts for rank studies, (prompt, pair) items otherwise).
 
 Preferences: Bradley-Terry strengths with bootstrap CIs and rank intervals (from
-:func:`studio.study.agreement.bradley_terry`, which resamples comparisons), a win-rate matrix, and
-for two-clip studies the share of answers at each preference level per pair with Wilson 95% CIs.
+:func:`studio.study.agreement.bradley_terry`, resampling items with all their comparisons), a
+win-rate matrix, and for two-clip studies the share of answers at each preference level per pair
+with Wilson 95% CIs.
 A ranking of K clips gives K(K-1)/2 comparisons; "equal"/"tie" count half a win each way; an
 arena's "both bad" is not a preference and is left out of Bradley-Terry (it is in the shares).
 """
@@ -350,12 +351,13 @@ def _analyse_rank(
                     "rankings": len(vectors),
                 }
             )
-    comparisons = [
-        (models[i], models[j], 1.0 if v[i] < v[j] else 0.0)
-        for v in vectors
-        for i in range(k)
-        for j in range(i + 1, k)
-    ]
+    comparisons, groups = [], []
+    for item in item_ids:  # grouped by prompt: the bootstrap resamples prompts, as above
+        for _, v in per_item[item]:
+            for i in range(k):
+                for j in range(i + 1, k):
+                    comparisons.append((models[i], models[j], 1.0 if v[i] < v[j] else 0.0))
+                    groups.append(item)
     per_prompt = []
     for item in item_ids:
         entry: dict[str, Any] = {"item": item, "prompt": prompt_of[item], "ratings": len(per_item[item])}
@@ -385,7 +387,7 @@ def _analyse_rank(
         f"Fleiss' kappa on rankings uses the declared reduction {reduction!r} ({REDUCTIONS[reduction]}); "
         f"{other!r} is shown beside it and gives a different number by design."
     )
-    bt_rows, win_rates = _preferences_from(comparisons, models, boot, notes)
+    bt_rows, win_rates = _preferences_from(comparisons, groups, models, boot, notes)
     return StudyReport(
         **common,
         reduction=reduction,
@@ -455,7 +457,7 @@ def _analyse_pairs(
         )
     models = common["models"]
     pair_counts: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)
-    comparisons = []
+    comparisons, groups = [], []
     for item_id in item_ids:
         a, b = items[item_id].models
         for _, level in per_item[item_id]:
@@ -463,6 +465,7 @@ def _analyse_pairs(
             score = _BT_SCORE[levels[level]]
             if score is not None:
                 comparisons.append((a, b, score))
+                groups.append(item_id)
     preferences = []
     for a, b in [(a, b) for i, a in enumerate(models) for b in models[i + 1 :]]:
         tally = pair_counts.get((a, b))
@@ -491,7 +494,7 @@ def _analyse_pairs(
     notes.append(
         "'equal'/'tie' answers count as half a win for each model in Bradley-Terry and the win rates."
     )
-    bt_rows, win_rates = _preferences_from(comparisons, models, boot, notes)
+    bt_rows, win_rates = _preferences_from(comparisons, groups, models, boot, notes)
     return StudyReport(
         **common,
         reduction=None,
@@ -560,6 +563,7 @@ def pooled_w(rankings: np.ndarray) -> float:
 
 def _preferences_from(
     comparisons: Sequence[tuple[str, str, float]],
+    groups: Sequence[str],
     models: Sequence[str],
     boot: Mapping[str, Any],
     notes: list[str],
@@ -567,7 +571,9 @@ def _preferences_from(
     """Bradley-Terry rows (strongest first) and the win-rate matrix in ``models`` order."""
     if not comparisons or len({m for c in comparisons for m in c[:2]}) < 2:
         return [], None
-    fit = bradley_terry(comparisons, n_bootstrap=max(1, boot["n_bootstrap"]), seed=boot["seed"])
+    fit = bradley_terry(
+        comparisons, n_bootstrap=max(1, boot["n_bootstrap"]), seed=boot["seed"], groups=groups
+    )
     order = np.argsort(fit.rank)
     with_ci = boot["n_bootstrap"] >= 1  # 0: a quick look (status pages), no intervals
     rows = [
@@ -583,8 +589,8 @@ def _preferences_from(
     ]
     notes.append(
         f"Bradley-Terry: {fit.n_comparisons} comparisons, log-strengths (mean 0) with a prior of "
-        f"{fit.prior:g} virtual tie per pair; {fit.n_bootstrap} bootstrap resamples of comparisons "
-        "(comparisons from one answer are not independent, so these CIs are on the narrow side)."
+        f"{fit.prior:g} virtual tie per pair; {fit.n_bootstrap} bootstrap resamples of items "
+        f"({len(set(groups))}; all comparisons from one item move together, since they are not independent)."
     )
     names, rates = win_rate_matrix(comparisons)
     index = [names.index(m) if m in names else None for m in models]

@@ -143,3 +143,22 @@ def test_bootstrap_items_ci_brackets_the_estimate():
     interval = bootstrap_items(fleiss_kappa, FLEISS_1971, n_bootstrap=300, seed=0)
     assert interval.low <= interval.estimate <= interval.high
     assert interval.estimate == pytest.approx(0.210, abs=5e-4) and interval.high - interval.low > 0.05
+
+
+def test_bradley_terry_grouped_bootstrap_widens_intervals_for_copied_comparisons():
+    """Ten copies of each ranking are not ten times the evidence: resampling whole groups must give
+    wider intervals than resampling the copies one by one, and the point fit must not change."""
+    rng = np.random.default_rng(3)
+    comparisons, groups = [], []
+    for item in range(12):
+        order = rng.permutation(["a", "b", "c"])  # one noisy ranking per item, copied ten times
+        pairs = [(order[i], order[j], 1.0) for i in range(3) for j in range(i + 1, 3)]
+        for _ in range(10):
+            comparisons += pairs
+            groups += [item] * len(pairs)
+    loose = bradley_terry(comparisons, n_bootstrap=300, seed=0)
+    grouped = bradley_terry(comparisons, n_bootstrap=300, seed=0, groups=groups)
+    np.testing.assert_allclose(loose.strength, grouped.strength)
+    assert np.all(grouped.ci_high - grouped.ci_low > 1.5 * (loose.ci_high - loose.ci_low))
+    with pytest.raises(ValueError, match="labels"):
+        bradley_terry(comparisons, groups=groups[:-1])
