@@ -261,6 +261,7 @@ def analyse_dataset(
     tsne_max_iter: int = 500,
     progress: Progress | None = None,
     embed: Callable[[Sequence[str]], np.ndarray] | None = None,
+    max_items: int | None = None,
 ) -> DatasetAnalysis:
     """Analyse the dataset folder at ``root`` (see the module docstring). Raises FormatError.
 
@@ -268,15 +269,21 @@ def analyse_dataset(
     ``categoriser``: an object with ``categorise(texts, embeddings) -> Categorised`` (default:
     the zero-shot MiniLM categoriser; its temperature is refitted here when labels exist and
     ``fit_labels``); ``embed``: texts -> unit vectors, overriding the cache (tests);
-    ``read_clips=False`` skips the clips (no motion categories; durations from ``duration_s``).
+    ``read_clips=False`` skips the clips (no motion categories; durations from ``duration_s``);
+    ``max_items``: analyse a random sample of at most this many items (drawn with ``seed``, kept
+    in folder order) so an interactive look at a large dataset stays quick; a warning says so.
     """
     say = progress or (lambda _message: None)
     dataset = read_dataset(root)
     items = dataset.items
+    warnings: list[str] = []
+    if max_items is not None and len(items) > max_items:
+        keep = np.sort(np.random.default_rng(seed).choice(len(items), size=max_items, replace=False))
+        warnings.append(f"analysed a random sample of {max_items} of {len(items)} items (seed {seed})")
+        items = tuple(items[i] for i in keep)
     n = len(items)
     prompts = tuple(it.prompt for it in items)
     labels = [dict(it.labels) for it in items]
-    warnings: list[str] = []
     embed = embed or EmbeddingCache(cache_dir if cache_dir is not None else default_cache_dir()).embed
 
     say(f"embedding {n} prompts ({len(set(prompts))} distinct)")

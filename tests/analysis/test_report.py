@@ -36,6 +36,17 @@ def test_dataset_analysis_has_one_row_per_item(tiny_dataset):
     assert a.keyframe_counts.shape == (3, 6) and a.keyframe_counts.sum() == sum(len(r[3]) for r in ROWS)
 
 
+def test_a_sample_of_a_large_dataset_is_reproducible_and_announced(tiny_dataset):
+    full = _analyse(tiny_dataset, read_clips=False)
+    a = _analyse(tiny_dataset, read_clips=False, max_items=5)
+    b = _analyse(tiny_dataset, read_clips=False, max_items=5)
+    assert a.n == 5 and a.ids == b.ids and set(a.ids) < set(full.ids)
+    assert list(a.ids) == [i for i in full.ids if i in set(a.ids)]  # folder order kept
+    assert any("random sample of 5 of" in w for w in a.warnings)
+    everything = _analyse(tiny_dataset, read_clips=False, max_items=999)
+    assert not any("random sample" in w for w in everything.warnings)
+
+
 def test_duplicates_warn_and_share_a_point(tiny_dataset):
     a = _analyse(tiny_dataset)
     assert any("duplicate" in w for w in a.warnings)
