@@ -18,7 +18,7 @@ class StudioConfig:
 
     ``output_dir`` is where renders and exports go (the only folder Gradio may serve);
     ``models_config`` lists the models to load (YAML or TOML); ``max_upload_mb`` caps uploads;
-    ``max_frames`` caps any clip a reader accepts.
+    ``max_frames`` caps any clip a reader accepts; ``data_dirs`` bound what Explore may open.
     """
 
     host: str = "127.0.0.1"
@@ -33,6 +33,9 @@ class StudioConfig:
     admin_token: str | None = field(default=None, repr=False)  # admin pages; unset = no admin
     max_frames: int = DEFAULT_MAX_FRAMES
     max_upload_mb: int = 50
+    # Folders whose dataset subfolders the Explore tab may open (a browser user names a folder;
+    # anything outside these is refused). STUDIO_DATA_DIRS, separated by os.pathsep.
+    data_dirs: tuple[Path, ...] = (PROJECT_ROOT / "data",)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StudioConfig:
@@ -68,4 +71,8 @@ class StudioConfig:
             admin_token=token,
             max_frames=integer("STUDIO_MAX_FRAMES", DEFAULT_MAX_FRAMES, 1, 10_000_000),
             max_upload_mb=integer("STUDIO_MAX_UPLOAD_MB", cls.max_upload_mb, 1, 4096),
+            data_dirs=tuple(
+                Path(part).resolve() for part in env.get("STUDIO_DATA_DIRS", "").split(os.pathsep) if part
+            )
+            or cls.data_dirs,
         )

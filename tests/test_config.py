@@ -50,3 +50,11 @@ def test_spaces_server_settings_are_honoured_and_ours_win():
     assert (config.host, config.port) == ("0.0.0.0", 7861)
     ours = StudioConfig.from_env({**spaces, "STUDIO_HOST": "127.0.0.1", "STUDIO_PORT": "9000"})
     assert (ours.host, ours.port) == ("127.0.0.1", 9000)
+
+
+def test_explore_data_folders_come_from_the_environment(tmp_path):
+    import os
+
+    assert StudioConfig.from_env({}).data_dirs == StudioConfig.data_dirs
+    joined = os.pathsep.join([str(tmp_path / "a"), str(tmp_path / "b")])
+    assert StudioConfig.from_env({"STUDIO_DATA_DIRS": joined}).data_dirs == (tmp_path / "a", tmp_path / "b")

@@ -1,8 +1,15 @@
-"""Explore tab: open a clip file, see what it holds and how its channels move."""
+"""Explore tab: open a dataset folder (table of clips, the analysis charts, click a row to watch
+it) or inspect a single clip file.
+
+The handlers here only translate between widgets and studio calls: the analysis is
+:func:`studio.analysis.analyse_dataset` and its charts, rendering is :mod:`renderers.pipeline`.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import numpy as np
@@ -13,6 +20,17 @@ from studio.formats import FormatError, LoadedClip, read_clip
 from studio.motion import MotionClip
 
 CLIP_TYPES = [".csv", ".npz", ".npy", ".json"]
+TABLE_COLUMNS = ["id", "prompt", "split", "duration (s)", "keyframes", "prompt category", "clip shows"]
+TABLE_WIDTHS = ["11%", "43%", "6%", "8%", "8%", "12%", "12%"]  # long prompts wrap instead of hiding the rest
+# Dataset charts in reading order (stems of studio.analysis.build_figures); absent ones stay hidden.
+CHART_STEMS = (
+    "prompt_tsne", "prompt_categories", "clip_tsne", "category_comparison", "dataset_consistency",
+    "keyframe_emotions", "keyframes_per_clip", "clip_durations",
+)  # fmt: skip
+MAX_ITEMS_DEFAULT = 2000  # an interactive look; `python -m studio analyze` does whole datasets
+
+
+# -- single clip files --------------------------------------------------------------------------
 
 
 def busiest_channels(clip: MotionClip, count: int) -> list[int]:
@@ -60,12 +78,186 @@ def inspect_file(path: str | None, max_frames: int) -> tuple[str, go.Figure | No
     return summary_markdown(loaded), curves_figure(loaded.clip)
 
 
+# -- dataset folders ----------------------------------------------------------------------------
+
+
+def dataset_choices(config: StudioConfig) -> list[str]:
+    """Dataset folders (holding ``prompts.csv``) in or directly under the configured data folders."""
+    found: list[str] = []
+    for root in config.data_dirs:
+        if (root / "prompts.csv").is_file():
+            found.append(str(root))
+        if root.is_dir():
+            found += sorted(str(p.parent) for p in root.glob("*/prompts.csv"))
+    return list(dict.fromkeys(found))
+
+
+def resolve_dataset(config: StudioConfig, text: str | None) -> Path:
+    """The dataset folder named by ``text``, or ValueError saying why it cannot be opened.
+
+    Only folders inside ``config.data_dirs`` open: a browser user must not be able to make the
+    server read arbitrary paths.
+    """
+    if not text or not text.strip():
+        raise ValueError("Choose or type a dataset folder.")
+    path = Path(text.strip()).expanduser().resolve()
+    if not any(path == root or path.is_relative_to(root) for root in config.data_dirs):
+        allowed = ", ".join(str(r) for r in config.data_dirs)
+        raise ValueError(f"{path} is outside the data folders this studio may open ({allowed}; "
+                         "set STUDIO_DATA_DIRS to add one).")  # fmt: skip
+    if not (path / "prompts.csv").is_file():
+        raise ValueError(f"{path} is not a dataset folder (no prompts.csv; see README, Dataset folder).")
+    return path
+
+
+def dataset_table(analysis: Any) -> list[list[Any]]:
+    """One row per item, in :data:`TABLE_COLUMNS` order."""
+    from studio.facs import EMOTIONS
+
+    def category(scores: np.ndarray | None, i: int) -> str:
+        if scores is None or not np.isfinite(scores[i]).all():
+            return ""
+        k = int(np.argmax(scores[i]))
+        return f"{EMOTIONS[k]} ({scores[i, k]:.2f})"
+
+    rows = []
+    for i in range(analysis.n):
+        duration = analysis.durations_s[i]
+        rows.append([
+            analysis.ids[i], analysis.prompts[i], analysis.splits[i] or "",
+            round(float(duration), 2) if np.isfinite(duration) else None,
+            int(analysis.n_keyframes[i]) if analysis.n_keyframes[i] >= 0 else None,
+            category(analysis.prompt_scores, i), category(analysis.clip_scores, i),
+        ])  # fmt: skip
+    return rows
+
+
+def analysis_markdown(analysis: Any) -> str:
+    """Counts, the categoriser and its accuracy against the folder's labels, then warnings."""
+    summary = analysis.summary()
+    lines = [
+        f"**{analysis.name}**: {analysis.n} items, {summary['distinct_prompts']} distinct prompts; "
+        f"map: {analysis.projection}; categoriser: {analysis.categoriser.get('name')}.",
+    ]
+    for accuracy in analysis.accuracy:
+        lines.append(f"- categoriser accuracy against `{accuracy.against}` ({accuracy.split} split): "
+                     f"{100 * accuracy.accuracy:.1f}% of {accuracy.n} prompts")  # fmt: skip
+    lines += [f"- {w}" for w in analysis.warnings]
+    return "\n".join(lines)
+
+
+def open_dataset(config: StudioConfig, text: str | None, max_items: int, progress: Any = None) -> tuple:
+    """Gradio handler: status, table rows, then one figure per chart of :data:`CHART_STEMS`."""
+    from studio.analysis import analyse_dataset, build_figures
+
+    empty = (None,) * len(CHART_STEMS)
+    try:
+        root = resolve_dataset(config, text)
+        analysis = analyse_dataset(root, max_items=int(max_items), progress=progress)
+    except (ValueError, FormatError) as exc:
+        return (f"**Could not open this dataset.** {exc}", [], *empty)
+    if analysis.n == 0:
+        return (f"**{analysis.name}** has no items.", [], *empty)
+    figures = build_figures(analysis)
+    return (
+        analysis_markdown(analysis),
+        dataset_table(analysis),
+        *(figures.get(stem) for stem in CHART_STEMS),
+    )
+
+
+def watch_item(config: StudioConfig, text: str | None, item_id: str | None, camera: str) -> tuple:
+    """Gradio handler for a clicked table row: find the item in its folder again (the page keeps
+    no server-side state), then :func:`render_item`."""
+    from studio.formats.dataset import read_dataset
+
+    try:
+        items = {it.id: it for it in read_dataset(resolve_dataset(config, text)).items}
+    except (ValueError, FormatError) as exc:
+        return None, f"**Could not open this dataset.** {exc}", None
+    if item_id not in items:
+        return None, "Click a row of the table.", None
+    return render_item(config, item_id, str(items[item_id].clip_path), camera)
+
+
+def render_item(
+    config: StudioConfig, item_id: str, clip_path: str, camera: str
+) -> tuple[str | None, str, Any]:
+    """Render one dataset clip to an MP4 named by content hash; returns (video, summary, curves)."""
+    try:
+        loaded = read_clip(clip_path, max_frames=config.max_frames)
+    except FormatError as exc:
+        return None, f"**Could not read {item_id}.** {exc.problem}", None
+    clip = loaded.clip
+    digest = hashlib.sha256(clip.values.tobytes() + f"{clip.fps}|{clip.space}|{camera}".encode()).hexdigest()
+    path = config.output_dir / "explore" / f"{digest[:32]}.mp4"
+    summary = f"**{item_id}**\n\n" + summary_markdown(loaded)
+    if not path.is_file():
+        from renderers._compat import prepare_gl_environment
+
+        prepare_gl_environment()
+        from renderers.pipeline import Stage, compare_frames, load_rig
+        from renderers.raster import RenderUnavailableError
+        from renderers.video import write_mp4
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stage = Stage(size=384, camera=camera, fps=30.0)
+        try:
+            rig = load_rig("default") if clip.space == "arkit" else None
+            write_mp4(compare_frames([clip], [item_id], rig, stage, curves=True), path, stage.fps)
+        except (RenderUnavailableError, OSError) as exc:
+            return None, summary + f"\n\n**Rendering failed:** {exc}", curves_figure(clip)
+    return str(path), summary, curves_figure(clip)
+
+
+# -- layout -------------------------------------------------------------------------------------
+
+
 def build_tab(config: StudioConfig) -> None:
-    with gr.Row():
-        with gr.Column(scale=1):
-            upload = gr.File(label="Clip file", file_types=CLIP_TYPES, type="filepath")
-            summary = gr.Markdown()
-        with gr.Column(scale=2):
-            plot = gr.Plot(label="Busiest channels")
-    upload.change(lambda p: inspect_file(p, config.max_frames), upload, [summary, plot],
-                  api_visibility="private")  # fmt: skip
+    with gr.Tab("Dataset"):
+        choices = dataset_choices(config)
+        with gr.Row():
+            folder = gr.Dropdown(
+                choices, value=choices[0] if choices else None, allow_custom_value=True, scale=3,
+                label="Dataset folder", info="holds prompts.csv, clips/, splits/; inside the data folders",
+            )  # fmt: skip
+            max_items = gr.Number(MAX_ITEMS_DEFAULT, precision=0, minimum=10, maximum=50_000,
+                                  label="Items to analyse (a seeded sample)", scale=1)  # fmt: skip
+            open_button = gr.Button("Open", variant="primary", scale=1)
+        status = gr.Markdown()
+        table = gr.Dataframe(headers=TABLE_COLUMNS, interactive=False, wrap=True, max_height=360,
+                             column_widths=TABLE_WIDTHS, label="Clips (click a row to watch it)")  # fmt: skip
+        with gr.Row():
+            with gr.Column(scale=1):
+                camera = gr.Radio(["front", "three-quarter"], value="front", label="Camera")
+                video = gr.Video(label="Clip on the default head", autoplay=True, loop=True, height=380)
+            with gr.Column(scale=1):
+                item_summary = gr.Markdown()
+                item_curves = gr.Plot(label="Busiest channels")
+        plots = []
+        for stem in CHART_STEMS:
+            plots.append(gr.Plot(label=stem.replace("_", " ")))
+
+        def on_open(text, limit, progress=gr.Progress()):  # Gradio injects progress through this default
+            return open_dataset(config, text, int(limit or MAX_ITEMS_DEFAULT),
+                                progress=lambda message: progress(None, desc=message))  # fmt: skip
+
+        open_button.click(on_open, [folder, max_items], [status, table, *plots], api_visibility="private")
+
+        def on_select(text: str, camera_name: str, event: gr.SelectData):
+            row = event.row_value or [None]
+            return watch_item(config, text, row[0], camera_name)
+
+        table.select(
+            on_select, [folder, camera], [video, item_summary, item_curves], api_visibility="private"
+        )
+
+    with gr.Tab("Clip file"):
+        with gr.Row():
+            with gr.Column(scale=1):
+                upload = gr.File(label="Clip file", file_types=CLIP_TYPES, type="filepath")
+                summary = gr.Markdown()
+            with gr.Column(scale=2):
+                plot = gr.Plot(label="Busiest channels")
+        upload.change(lambda p: inspect_file(p, config.max_frames), upload, [summary, plot],
+                      api_visibility="private")  # fmt: skip

@@ -1,0 +1,57 @@
+"""Explore tab in a real browser: open a dataset folder, see its table and charts, watch a clip."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio.config import StudioConfig
+from studio.ui import build_app, launch_kwargs
+from tests.models.conftest import tiny_corpus_dir
+from tests.ui.conftest import free_port
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def explore_url(tmp_path_factory):
+    data = tmp_path_factory.mktemp("data")
+    tiny_corpus_dir(data)  # data/tiny_corpus: 120 items with prompts, clips, splits, keyframes
+    config = StudioConfig(port=free_port(), output_dir=tmp_path_factory.mktemp("out"), data_dirs=(data,))
+    app = build_app(config)
+    app.launch(prevent_thread_lock=True, **launch_kwargs(config))
+    try:
+        yield f"http://127.0.0.1:{config.port}/"
+    finally:
+        app.close()
+
+
+def test_open_a_dataset_and_watch_a_clip(browser, explore_url, screenshot_dir):
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(explore_url, wait_until="networkidle")
+    page.get_by_role("tab", name="Explore").click()
+    page.get_by_role("button", name="Open").click()
+    page.get_by_text("120 items").first.wait_for(timeout=120_000)
+    assert page.get_by_text("categoriser accuracy against").first.is_visible()
+    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+    assert page.locator(".js-plotly-plot").count() >= 5  # t-SNE, proportions, keyframes, durations...
+    page.get_by_role("gridcell").nth(1).click()  # the first row's prompt
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('video')].some(v => v.duration > 0)", timeout=90_000
+    )
+    page.screenshot(path=str(screenshot_dir / "app-explore-dataset.png"), full_page=True)
+    assert not errors, errors
+    page.close()
+
+
+def test_a_folder_outside_the_data_folders_is_refused(browser, explore_url):
+    page = browser.new_page()
+    page.goto(explore_url, wait_until="networkidle")
+    page.get_by_role("tab", name="Explore").click()
+    box = page.get_by_label("Dataset folder")
+    box.fill("/etc")
+    box.press("Enter")
+    page.get_by_role("button", name="Open").click()
+    page.get_by_text("outside the data folders").first.wait_for(timeout=30_000)
+    page.close()
