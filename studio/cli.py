@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "renderers.cli",
     "studio.corpus.cli",
     "studio.study.cli",
+    "evaluations.cli",
     "studio.analysis.cli",
 )
 

@@ -1,0 +1,78 @@
+"""``python -m studio benchmark``: score models and the ground truth with one evaluator and protocol."""
+
+from __future__ import annotations
+
+import argparse
+
+from studio.cli import UsageError
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from evaluations.benchmark import BenchmarkError, Protocol, run_benchmark, write_results
+    from evaluations.emotion import EmotionRecogniser
+    from evaluations.evaluator import Evaluator
+    from evaluations.metrics import R_PRECISION_CONVENTIONS
+    from evaluations.results import leaderboard_markdown
+
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    if not names:
+        raise UsageError("--models needs at least one model name (comma-separated)")
+    if args.r_precision not in R_PRECISION_CONVENTIONS:
+        raise UsageError(f"--r-precision must be one of {', '.join(R_PRECISION_CONVENTIONS)}")
+    replications = 3 if args.quick else args.replications
+    try:
+        protocol = Protocol(
+            replications=replications,
+            seed=args.seed,
+            n_prompts=args.prompts,
+            r_precision_convention=args.r_precision,
+            quick=args.quick,
+        )
+        evaluator = Evaluator.load(args.evaluator, args.evaluator_sha256) if args.evaluator else None
+        recogniser = EmotionRecogniser.load(args.emotion_recogniser) if args.emotion_recogniser else None
+        results = run_benchmark(
+            names,
+            args.data,
+            args.split,
+            protocol,
+            models_config=args.models_config,
+            evaluator=evaluator,
+            recogniser=recogniser,
+            geometry=not args.no_geometry,
+            progress=not args.no_progress,
+        )
+    except BenchmarkError as exc:
+        raise UsageError(str(exc)) from None
+    paths = write_results(results, args.out)
+    print(leaderboard_markdown(results))
+    print(f"wrote {', '.join(str(p) for p in paths)} in {results.timing['total_s']:.0f} s")
+    failed = [row.model for row in results.rows if row.error]
+    return 1 if failed else 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser("benchmark", help="score models and the ground truth (FID, R-precision, ...)")
+    bench.add_argument("--models", required=True, help="comma-separated model names from the models config")
+    bench.add_argument("--data", required=True, help="dataset folder (prompts.csv, clips/, splits/)")
+    bench.add_argument("--split", default="test", choices=("train", "val", "test"))
+    bench.add_argument("--replications", type=int, default=20, help="HumanML3D replications (default 20)")
+    bench.add_argument("--quick", action="store_true", help="3 replications, for iteration")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument(
+        "--prompts", type=int, default=512, help="prompts scored (a fixed subset; default 512)"
+    )
+    bench.add_argument(
+        "--r-precision",
+        default="humanml3d-code",
+        help="humanml3d-code (Euclidean, text→motions; default) or express4d-paper (cosine, motion→texts)",
+    )
+    bench.add_argument("--evaluator", help="evaluator checkpoint (default: the shipped one)")
+    bench.add_argument("--evaluator-sha256", help="expected SHA-256 of --evaluator")
+    bench.add_argument("--emotion-recogniser", help="emotion recogniser checkpoint (default: shipped)")
+    bench.add_argument(
+        "--models-config", help="models config (default: STUDIO_MODELS_CONFIG or assets/models.yaml)"
+    )
+    bench.add_argument("--no-geometry", action="store_true", help="skip the rig vertex error")
+    bench.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bench.add_argument("--out", required=True, help="folder for results.json, results.csv, results.md")
+    bench.set_defaults(run=cmd_benchmark)

@@ -1,0 +1,178 @@
+"""The benchmark runner end to end on tiny data, and its pieces."""
+
+import numpy as np
+import pytest
+
+from evaluations.benchmark import (
+    BenchmarkError,
+    ModelRunError,
+    Protocol,
+    clip_seed,
+    generate_all,
+    generation_durations,
+    select_items,
+)
+from evaluations.results import load_results
+from studio.cli import main
+from studio.motion import ARKIT_CHANNELS, MotionClip
+
+
+@pytest.fixture(scope="module")
+def benchmark_run(
+    tmp_path_factory, tiny_corpus, tiny_evaluator_path, tiny_recogniser_path, tiny_models_config
+):
+    """``python -m studio benchmark`` on the tiny corpus's train split (40 prompts, 2 replications)."""
+    out = tmp_path_factory.mktemp("bench")
+    argv = [
+        "benchmark",
+        "--models",
+        "tiny-emotion-label,tiny-retrieval",
+        "--data",
+        str(tiny_corpus),
+        "--split",
+        "train",
+        "--replications",
+        "2",
+        "--prompts",
+        "40",
+        "--evaluator",
+        str(tiny_evaluator_path),
+        "--emotion-recogniser",
+        str(tiny_recogniser_path),
+        "--models-config",
+        str(tiny_models_config),
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    return out, argv
+
+
+def test_writes_the_three_files_with_gt_first_and_every_constant(benchmark_run, capsys):
+    out, _ = benchmark_run
+    results = load_results(out / "results.json")
+    assert [r.model for r in results.rows] == ["ground-truth", "tiny-emotion-label", "tiny-retrieval"]
+    for key in (
+        "replications",
+        "seed",
+        "r_precision_batch_size",
+        "diversity_pairs",
+        "fps",
+        "clip_length",
+        "mm_prompts",
+        "bootstrap_resamples",
+        "fid_reference",
+        "r_precision_convention",
+    ):
+        assert key in results.protocol, key
+    assert results.protocol["replications"] == 2 and results.dataset["n_items"] == 40
+    r1 = results.row("tiny-retrieval").metrics["r_precision_top1"]
+    assert r1.kind == "replications" and len(r1.detail["values"]) == 2 and r1.detail["chance"] == 1 / 32
+    assert results.row("tiny-retrieval").metrics["dot"].kind == "bootstrap"
+    lip = results.row("tiny-emotion-label").metrics["vertex_l1_lip_mm"]
+    assert lip.value > 0 and lip.detail["rig"] == "default"
+    assert results.evaluator.training_data == "tiny_corpus"
+    csv_lines = (out / "results.csv").read_text().splitlines()
+    assert csv_lines[0] == "model,family,metric,value,uncertainty,kind,n" and len(csv_lines) > 40
+    md = (out / "results.md").read_text()
+    assert "| Ground truth |" in md and "euclidean distance, text→motion" in md
+
+
+def test_same_seed_reproduces_the_numbers(benchmark_run, tmp_path, capsys):
+    out, argv = benchmark_run
+    again = tmp_path / "again"
+    argv = [a if a != str(out) else str(again) for a in argv]
+    argv[argv.index("tiny-emotion-label,tiny-retrieval")] = "tiny-retrieval"
+    assert main([*argv, "--no-geometry"]) == 0  # posing is the slow part, and deterministic anyway
+    first, second = load_results(out / "results.json"), load_results(again / "results.json")
+    for model in ("ground-truth", "tiny-retrieval"):
+        a, b = first.row(model).metrics, second.row(model).metrics
+        assert {k for k in a if not k.startswith("vertex_l1")} == b.keys()
+        for key in b:
+            assert a[key].value == pytest.approx(b[key].value, rel=1e-9, abs=1e-12), (model, key)
+
+
+def test_cli_errors_are_one_line(tiny_corpus, tiny_models_config, tmp_path, capsys):
+    argv = [
+        "benchmark",
+        "--models",
+        "nope",
+        "--data",
+        str(tiny_corpus),
+        "--models-config",
+        str(tiny_models_config),
+        "--out",
+        str(tmp_path),
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: unknown model(s) nope") and "\n" not in err
+    assert main([*argv[:2], "tiny-retrieval", *argv[3:], "--r-precision", "cosine"]) == 2
+    assert (
+        main(
+            [
+                "benchmark",
+                "--models",
+                "tiny-retrieval",
+                "--data",
+                str(tmp_path / "missing"),
+                "--models-config",
+                str(tiny_models_config),
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_protocol_validation():
+    with pytest.raises(BenchmarkError, match="convention"):
+        Protocol(r_precision_convention="cosine")
+    with pytest.raises(BenchmarkError, match="2 replications"):
+        Protocol(replications=1)
+
+
+def test_seeds_durations_and_subset():
+    seeds = {clip_seed(0, r, i) for r in range(20) for i in range(512)}
+    assert len(seeds) == 20 * 512 and max(seeds) < 2**32  # independent per replication and clip
+    assert clip_seed(0, 3, 7) == clip_seed(0, 3, 7) != clip_seed(1, 3, 7)
+    assert generation_durations(np.array([0.2, 3.63, 8.66, 14.0])).tolist() == [0.5, 3.6, 8.7, 10.0]
+
+    class Item:
+        def __init__(self, i):
+            self.id = f"x{i:04d}"
+
+    items = [Item(i) for i in range(1000)]
+    subset, rest = select_items(items, 512)
+    again, _ = select_items(list(reversed(items)), 512)
+    assert len(subset) == 512 and len(rest) == 488 and [i.id for i in subset] == [i.id for i in again]
+
+
+class FakeBatched:
+    name, space = "fake", "arkit"
+
+    def __init__(self, fail=False):
+        self.calls, self.fail = [], fail
+
+    def generate(self, prompt, *, seed, duration_s):
+        return self.generate_batch([prompt], [seed], duration_s)[0]
+
+    def generate_batch(self, prompts, seeds, duration_s):
+        self.calls.append((len(prompts), duration_s))
+        if self.fail:
+            raise RuntimeError("out of memory")
+        n = round(duration_s * 30)
+        return [MotionClip(np.full((n, 61), 0.1, np.float32), 30.0, "arkit", ARKIT_CHANNELS) for _ in prompts]
+
+
+def test_batched_generation_groups_by_length():
+    model = FakeBatched()
+    durations = np.array([2.0, 3.0, 2.0, 2.0])
+    out = generate_all(model, ["a", "b", "c", "d"], durations, [1, 2, 3, 4])
+    assert sorted(model.calls) == [(1, 3.0), (3, 2.0)]
+    assert [len(m) for m in out] == [20, 30, 20, 20]  # 10 fps
+    with pytest.raises(ModelRunError, match="out of memory"):
+        generate_all(FakeBatched(fail=True), ["a"], np.array([2.0]), [0])

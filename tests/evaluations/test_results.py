@@ -1,0 +1,97 @@
+"""Typed results: round trip, leaderboard formatting, and refusing to mix evaluators."""
+
+import dataclasses
+import json
+
+import pytest
+
+from evaluations.results import (
+    BenchmarkResults,
+    EvaluatorProvenance,
+    IncomparableResultsError,
+    MetricValue,
+    ModelResult,
+    ResultsFileError,
+    combine_results,
+    leaderboard_markdown,
+    leaderboard_table,
+    load_results,
+)
+
+PROVENANCE = EvaluatorProvenance("a" * 64, "c20k", "b" * 64, 10.0, 100, "z-score", "InfoNCE", "MiniLM", 128)
+PROTOCOL = {
+    "replications": 20,
+    "seed": 0,
+    "r_precision_convention": "humanml3d-code",
+    "r_precision_batch_size": 32,
+    "diversity_pairs": 300,
+    "fid_reference": "rest",
+    "clip_length": "gt",
+}
+DATASET = {"name": "c20k", "split": "test", "n_items": 512, "items_sha256": "c" * 64}
+
+
+def row(model: str, r1: float, fid: float) -> ModelResult:
+    return ModelResult(
+        model,
+        "x",
+        {
+            "r_precision_top1": MetricValue(r1, 0.01, "replications"),
+            "fid": MetricValue(fid, 0.002, "replications"),
+        },
+    )
+
+
+def results(*rows: ModelResult, evaluator: EvaluatorProvenance = PROVENANCE, **protocol) -> BenchmarkResults:
+    return BenchmarkResults(evaluator, {**PROTOCOL, **protocol}, DATASET, rows)
+
+
+def test_round_trip_through_json(tmp_path):
+    original = results(row("ground-truth", 0.5, 0.01), row("mdm", 0.3, 0.2))
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(original.to_dict()))
+    loaded = load_results(path)
+    assert loaded == original
+    assert loaded.row("mdm").metrics["fid"].value == 0.2 and loaded.rows[0].is_ground_truth
+
+
+def test_leaderboard_table_formats_and_keeps_gt_first():
+    headers, rows = leaderboard_table(results(row("ground-truth", 0.5, 0.01), row("mdm", 0.25, 0.2)))
+    assert headers == ["Model", "R@1 ↑", "FID ↓"]
+    assert rows == [
+        ["Ground truth", "0.500 ± 0.010", "0.010 ± 0.002"],
+        ["mdm", "0.250 ± 0.010", "0.200 ± 0.002"],
+    ]
+    failed = dataclasses.replace(row("broken", 0, 0), metrics={}, error="checkpoint missing")
+    text = leaderboard_markdown(results(row("ground-truth", 0.5, 0.01), failed))
+    assert "| broken | failed | failed |" in text and "`broken` failed: checkpoint missing" in text
+
+
+def test_different_evaluators_are_refused_with_the_reason():
+    other = dataclasses.replace(PROVENANCE, checkpoint_sha256="d" * 64, training_data_sha256="e" * 64)
+    a = results(row("ground-truth", 0.5, 0.01), row("mdm", 0.3, 0.2))
+    b = results(row("ground-truth", 0.4, 0.02), row("keyframe", 0.2, 0.3), evaluator=other)
+    with pytest.raises(IncomparableResultsError, match="different evaluators") as info:
+        leaderboard_table([a, b])
+    assert "checkpoint_sha256, training_data_sha256" in str(info.value)
+    with pytest.raises(IncomparableResultsError, match="r_precision_convention"):
+        combine_results([a, results(row("keyframe", 0.2, 0.3), r_precision_convention="express4d-paper")])
+
+
+def test_same_evaluator_results_combine():
+    a = results(row("ground-truth", 0.5, 0.01), row("mdm", 0.3, 0.2))
+    b = results(row("ground-truth", 0.5, 0.01), row("keyframe", 0.2, 0.3))
+    assert [r.model for r in combine_results([b, a]).rows] == ["ground-truth", "keyframe", "mdm"]
+
+
+def test_bad_results_files(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ResultsFileError, match="cannot read"):
+        load_results(bad)
+    bad.write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(ResultsFileError, match="not benchmark results"):
+        load_results(bad)
+    bad.write_text(json.dumps({"format": "expression-studio-benchmark-1", "rows": []}))
+    with pytest.raises(ResultsFileError, match="malformed"):
+        load_results(bad)
