@@ -118,6 +118,14 @@ def test_determinism_seeds_and_batches(tiny_trained):
     batch = model.generate_batch([FROWN, SMILE, SMILE], [1, 5, 6], 2.0)
     np.testing.assert_allclose(batch[1].values, a, atol=1e-4)  # batch-mates do not change a clip
     assert [c.meta["seed"] for c in batch] == [1, 5, 6]
+    # mixed lengths share one padded batch; the padding is masked out, so each clip is as if alone
+    mixed = model.generate_batch([FROWN, SMILE, SMILE], [1, 5, 6], [3.0, 2.0, 1.2])
+    assert [c.n_frames for c in mixed] == [90, 60, 36]
+    np.testing.assert_allclose(mixed[1].values, a, atol=1e-4)
+    alone = model.generate(SMILE, seed=6, duration_s=1.2).values
+    np.testing.assert_allclose(mixed[2].values, alone, atol=1e-4)
+    with pytest.raises(ValueError, match="durations"):
+        model.generate_batch([FROWN, SMILE], [1, 2], [2.0])
 
 
 def test_guidance_and_steps(tiny_trained):

@@ -36,6 +36,7 @@ class MDMModel:
     """
 
     space = "arkit"
+    mixed_length_batches = True  # generate_batch takes one duration per prompt (padded, masked)
 
     def __init__(self, name: str, checkpoint: Checkpoint, *, device: str = "cpu",
                  options: Mapping[str, Any] | None = None) -> None:  # fmt: skip
@@ -101,16 +102,19 @@ class MDMModel:
         self,
         prompts: Sequence[str],
         seeds: Sequence[int],
-        duration_s: float,
+        duration_s: float | Sequence[float],
         *,
         guidance_scale: float | None = None,
         steps: int | None = None,
     ) -> list[MotionClip]:
-        """Sample several clips of one duration together (one forward pass per DDIM step).
+        """Sample several clips together (one forward pass per DDIM step and batch).
 
-        Each clip's starting noise comes from a generator seeded by its own seed, so a clip does
-        not depend on its batch-mates (up to float rounding of the batched matrix products).
-        ``guidance_scale``/``steps`` override the model's settings for this call.
+        ``duration_s``: one length for all, or one per prompt (seconds): clips of different
+        lengths share a batch padded to its longest, the padding masked out of attention, so a
+        benchmark's mixed lengths need not be run one length at a time. Each clip's starting noise
+        comes from a generator seeded by its own seed, so a clip does not depend on its batch-mates
+        (up to float rounding of the batched matrix products). ``guidance_scale``/``steps``
+        override the model's settings for this call.
         """
         import torch
 
@@ -119,37 +123,54 @@ class MDMModel:
 
         if len(prompts) != len(seeds):
             raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
-        duration_s = float(duration_s)
-        if not (math.isfinite(duration_s) and duration_s > 0):
-            raise ValueError(f"duration must be a positive number of seconds, got {duration_s}")
+        durations = (
+            [float(duration_s)] * len(prompts) if np.isscalar(duration_s) else [float(d) for d in duration_s]
+        )
+        if len(durations) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(durations)} durations")
+        for d in durations:
+            if not (math.isfinite(d) and d > 0):
+                raise ValueError(f"duration must be a positive number of seconds, got {d}")
         scale = self.guidance_scale if guidance_scale is None else _check_guidance(guidance_scale, self.name)
         n_steps = self.steps if steps is None else _check_steps(steps, self.name)
-        n_internal = max(2, round(duration_s * self.internal_fps))
-        n_out = max(1, round(duration_s * OUTPUT_FPS))
+        lengths = [max(2, round(d * self.internal_fps)) for d in durations]
+        order = sorted(range(len(prompts)), key=lambda i: lengths[i])  # similar lengths pad little
+        clips: list[MotionClip | None] = [None] * len(prompts)
+        for start in range(0, len(order), MAX_BATCH):
+            batch = order[start : start + MAX_BATCH]
+            n_max = max(lengths[i] for i in batch)
+            text = torch.from_numpy(np.stack([embed_text(prompts[i]) for i in batch])).to(self.device)
+            noise = torch.zeros((len(batch), n_max, N_ARKIT))
+            mask = torch.zeros((len(batch), n_max), dtype=torch.bool)
+            for row, i in enumerate(batch):
+                generator = torch.Generator().manual_seed(int(seeds[i]))
+                noise[row, : lengths[i]] = torch.randn((lengths[i], N_ARKIT), generator=generator)
+                mask[row, : lengths[i]] = True
+            padded = any(lengths[i] < n_max for i in batch)
+            with torch.inference_mode():
+                z = ddim_sample(self.net, noise.to(self.device), text, self._alpha_bar, n_steps=n_steps,
+                                guidance_scale=scale, x0_low=self._z_low, x0_high=self._z_high,
+                                mask=mask.to(self.device) if padded else None)  # fmt: skip
+            values = z.float().cpu().numpy() * self.std + self.mean  # (B, n_max, 61), ARKit units
+            for row, i in enumerate(batch):
+                clips[i] = self._clip(
+                    prompts[i], int(seeds[i]), values[row, : lengths[i]], durations[i], scale, n_steps
+                )
+        return clips  # type: ignore[return-value]
+
+    def _clip(self, prompt: str, seed: int, values: np.ndarray, duration_s: float, scale: float,
+              n_steps: int) -> MotionClip:  # fmt: skip
+        """Internal-rate ``values (n, 61)`` in ARKit units -> the output clip with its provenance."""
         notices = []
         if duration_s > self.max_train_seconds + 1e-6:
             notices.append(f"{self.name} was trained on clips up to {self.max_train_seconds:g} s; "
                            f"a {duration_s:g} s clip is beyond what it has seen")  # fmt: skip
-        clips: list[MotionClip] = []
-        for start in range(0, len(prompts), MAX_BATCH):
-            batch_prompts = list(prompts[start : start + MAX_BATCH])
-            batch_seeds = list(seeds[start : start + MAX_BATCH])
-            text = torch.from_numpy(np.stack([embed_text(p) for p in batch_prompts])).to(self.device)
-            noise = torch.stack([
-                torch.randn((n_internal, N_ARKIT), generator=torch.Generator().manual_seed(int(s)))
-                for s in batch_seeds
-            ]).to(self.device)  # fmt: skip
-            with torch.inference_mode():
-                z = ddim_sample(self.net, noise, text, self._alpha_bar, n_steps=n_steps, guidance_scale=scale,
-                                x0_low=self._z_low, x0_high=self._z_high)  # fmt: skip
-            values = z.float().cpu().numpy() * self.std + self.mean  # (B, n_internal, 61), ARKit units
-            for prompt, seed, v in zip(batch_prompts, batch_seeds, values, strict=True):
-                out = finish(to_output_rate(v, self.internal_fps, n_out, OUTPUT_FPS))
-                meta = {"model": self.name, "family": "mdm", "prompt": prompt, "seed": int(seed),
-                        "internal_fps": self.internal_fps, "guidance_scale": scale, "ddim_steps": n_steps,
-                        "checkpoint_sha256": self.sha256, "notices": tuple(notices)}  # fmt: skip
-                clips.append(MotionClip(out, OUTPUT_FPS, "arkit", ARKIT_CHANNELS, meta))
-        return clips
+        n_out = max(1, round(duration_s * OUTPUT_FPS))
+        out = finish(to_output_rate(values, self.internal_fps, n_out, OUTPUT_FPS))
+        meta = {"model": self.name, "family": "mdm", "prompt": prompt, "seed": seed,
+                "internal_fps": self.internal_fps, "guidance_scale": scale, "ddim_steps": n_steps,
+                "checkpoint_sha256": self.sha256, "notices": tuple(notices)}  # fmt: skip
+        return MotionClip(out, OUTPUT_FPS, "arkit", ARKIT_CHANNELS, meta)
 
     # -- training ----------------------------------------------------------------------------
 

@@ -145,20 +145,25 @@ def ddim_timesteps(n_train: int, n_sample: int) -> list[int]:
 
 
 def guided_x0(
-    net: nn.Module, x: torch.Tensor, t: int, text: torch.Tensor, guidance_scale: float
-) -> torch.Tensor:
+    net: nn.Module, x: torch.Tensor, t: int, text: torch.Tensor, guidance_scale: float,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:  # fmt: skip
     """One denoiser call with classifier-free guidance on the x0 prediction.
 
     ``x (B, N, C)``, ``text (B, D)``; the "no text" condition is a zero text vector (MDM zeroes the
     encoded text the same way). ``x0 = x0_uncond + s * (x0_text - x0_uncond)``: ``s = 1`` is plain
-    conditional sampling (one forward), ``s = 0`` unconditional.
+    conditional sampling (one forward), ``s = 0`` unconditional. ``mask (B, N) bool`` marks real
+    frames when clips of different lengths share a padded batch (only a masked net takes one).
     """
     b = x.shape[0]
+    extra = {} if mask is None else {"mask": mask}
     if guidance_scale == 1.0 or guidance_scale == 0.0:
         text_in = text if guidance_scale == 1.0 else torch.zeros_like(text)
-        return net(x, torch.full((b,), t, device=x.device, dtype=torch.long), text_in)
+        return net(x, torch.full((b,), t, device=x.device, dtype=torch.long), text_in, **extra)
+    if mask is not None:
+        extra = {"mask": torch.cat([mask, mask])}
     pred = net(torch.cat([x, x]), torch.full((2 * b,), t, device=x.device, dtype=torch.long),
-               torch.cat([text, torch.zeros_like(text)]))  # fmt: skip
+               torch.cat([text, torch.zeros_like(text)]), **extra)  # fmt: skip
     cond, uncond = pred[:b], pred[b:]
     return uncond + guidance_scale * (cond - uncond)
 
@@ -174,18 +179,20 @@ def ddim_sample(
     guidance_scale: float = 2.5,
     x0_low: torch.Tensor | None = None,
     x0_high: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Deterministic DDIM (eta = 0) with classifier-free guidance (:func:`guided_x0`).
 
     ``noise (B, N, C)`` is the start ``x_T``; ``text (B, D)``; ``alpha_bar (n_train,)``.
     ``x0_low/high (C,)`` clamp the prediction to the training range in z units, which keeps
-    strong guidance from running off. Returns ``x0 (B, N, C)`` in z units.
+    strong guidance from running off; ``mask (B, N) bool`` marks real frames of a padded batch.
+    Returns ``x0 (B, N, C)`` in z units.
     """
     x = noise
     steps = ddim_timesteps(len(alpha_bar), n_steps)
     x0 = x
     for i, t in enumerate(steps):
-        x0 = guided_x0(net, x, t, text, guidance_scale)
+        x0 = guided_x0(net, x, t, text, guidance_scale, mask)
         if x0_low is not None and x0_high is not None:
             x0 = torch.maximum(torch.minimum(x0, x0_high), x0_low)
         if i == len(steps) - 1:
