@@ -10,7 +10,7 @@ from studio.config import StudioConfig
 from studio.formats import FormatError
 from studio.models import read_models_config
 from studio.models.pool import ModelPool
-from studio.ui import compare, explore
+from studio.ui import benchmark, compare, explore
 
 TITLE = "Expression Studio"
 INTRO = (
@@ -21,10 +21,6 @@ CSS = """
 .studio-note { color: var(--body-text-color-subdued); font-size: 0.95em; }
 footer { display: none !important; }
 """
-
-
-def _planned(what: str) -> None:
-    gr.Markdown(f"*{what}*", elem_classes="studio-note")
 
 
 STUDY_NOTE = """Preference studies run beside the studio on this server:
@@ -63,7 +59,7 @@ def build_app(config: StudioConfig, pool: ModelPool | None = None) -> gr.Blocks:
             with gr.Tab("Explore", id="explore"):
                 explore.build_tab(config)
             with gr.Tab("Benchmark", id="benchmark"):
-                _planned("The leaderboard arrives with the evaluation suite.")
+                benchmark.build_tab(config, pool)
             with gr.Tab("Study", id="study"):
                 gr.Markdown(STUDY_NOTE)
     return app

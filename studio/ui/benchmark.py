@@ -1,0 +1,208 @@
+"""Benchmark tab: the leaderboard of saved results (or a ``--quick`` run started here), with the
+evaluator's provenance and a chart per metric.
+
+Results are ``results.json`` files written by ``python -m studio benchmark`` (or by this tab into
+``<output_dir>/benchmarks/``). Several files share one table only when
+:func:`evaluations.results.combine_results` says they are comparable; otherwise the tab shows
+its reason. Scoring itself is :func:`evaluations.benchmark.run_benchmark`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from studio.config import StudioConfig
+from studio.models.pool import ModelPool
+
+GROUND_TRUTH_COLOUR = "#7f7f7f"
+MODEL_COLOUR = "#4C78A8"
+
+
+def results_folder(config: StudioConfig) -> Path:
+    return config.output_dir / "benchmarks"
+
+
+def saved_results(config: StudioConfig) -> list[str]:
+    """``results.json`` files under the studio's benchmark folder and the data folders, newest first."""
+    roots = [results_folder(config), *config.data_dirs]
+    found = {p for root in roots if root.is_dir() for p in root.glob("**/results.json") if p.is_file()}
+    return [str(p) for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)]
+
+
+def provenance_markdown(results: Any) -> str:
+    """Who scored these numbers and under which constants: the evaluator, recogniser and protocol."""
+    e, p, d = results.evaluator, results.protocol, results.dataset
+    lines = [
+        f"**Evaluator** `{e.checkpoint_sha256[:16]}` · trained on {e.training_data} "
+        f"(data `{e.training_data_sha256[:12]}`) · {e.fps:g} fps, ≤ {e.max_frames} frames · "
+        f"{e.normalisation} · {e.loss} · text: {e.text_encoder} · {e.embed_dim}-D",
+        f"**Scored** {d.get('name')} / {d.get('split')}: {d.get('n_items')} prompts "
+        f"(items `{str(d.get('items_sha256'))[:12]}`) · {p.get('replications')} replications · "
+        f"seed {p.get('seed')}",
+        f"**R-precision** {p.get('r_precision_convention')} ({p.get('r_precision_description')}), "
+        f"batches of {p.get('r_precision_batch_size')} · diversity {p.get('diversity_pairs')} pairs · "
+        f"FID reference: {p.get('fid_reference')}",
+    ]
+    if results.emotion_recogniser:
+        sha = str(results.emotion_recogniser.get("checkpoint_sha256", "?"))
+        lines.append(f"**Emotion recogniser** `{sha[:16]}`")
+    if results.created:
+        lines.append(
+            f"**Created** {results.created}" + (f" · `{results.command}`" if results.command else "")
+        )
+    return "\n\n".join(lines)
+
+
+def metric_choices(results: Any) -> list[tuple[str, str]]:
+    """(label, key) of every metric some row has, in leaderboard order."""
+    from evaluations.results import METRICS
+
+    present = {k for row in results.rows for k in row.metrics}
+    return [(f"{m.title} ({m.better} is better)", m.key) for m in METRICS if m.key in present]
+
+
+def metric_figure(results: Any, key: str) -> go.Figure | None:
+    """Bars of one metric by model with its uncertainty as error bars; ground truth in grey."""
+    from evaluations.results import METRIC_INDEX
+
+    spec = METRIC_INDEX.get(key)
+    if spec is None:
+        return None
+    names, values, errors, colours = [], [], [], []
+    for row in results.rows:
+        metric = row.metrics.get(key)
+        if metric is None or not math.isfinite(metric.value):
+            continue
+        names.append("ground truth" if row.is_ground_truth else row.model)
+        values.append(metric.value)
+        errors.append(metric.uncertainty if metric.uncertainty is not None else 0.0)
+        colours.append(GROUND_TRUTH_COLOUR if row.is_ground_truth else MODEL_COLOUR)
+    figure = go.Figure(go.Bar(x=names, y=values, marker_color=colours,
+                              error_y=dict(type="data", array=errors, visible=True)))  # fmt: skip
+    kind = next((row.metrics[key].kind for row in results.rows if key in row.metrics), "")
+    band = {"replications": "± 1.96·σ/√n over replications", "bootstrap": "± bootstrap SE"}.get(kind, "")
+    figure.update_layout(
+        title=f"{spec.title} ({spec.better} is better){' · ' + band if band else ''}",
+        yaxis_title=spec.title, template="plotly_white", height=360, margin=dict(l=50, r=10, t=50, b=40),
+    )  # fmt: skip
+    return figure
+
+
+def leaderboard_view(paths: list[str] | None) -> tuple[str, str, Any, Any]:
+    """Gradio handler: (leaderboard markdown, provenance, metric dropdown update, first chart).
+
+    Several files are combined only when comparable; otherwise the refusal is the message.
+    """
+    from evaluations.results import (
+        IncomparableResultsError,
+        ResultsFileError,
+        combine_results,
+        leaderboard_markdown,
+        load_results,
+    )
+
+    if not paths:
+        return "Choose saved results, or run a quick benchmark.", "", gr.update(choices=[], value=None), None
+    try:
+        results = combine_results([load_results(p) for p in paths])
+    except (ResultsFileError, IncomparableResultsError) as exc:
+        return f"**Cannot show these results together.** {exc}", "", gr.update(choices=[], value=None), None
+    choices = metric_choices(results)
+    first = choices[0][1] if choices else None
+    chart = metric_figure(results, first) if first else None
+    return (
+        leaderboard_markdown(results),
+        provenance_markdown(results),
+        gr.update(choices=choices, value=first),
+        chart,
+    )
+
+
+def chart_for(paths: list[str] | None, key: str | None) -> go.Figure | None:
+    from evaluations.results import IncomparableResultsError, ResultsFileError, combine_results, load_results
+
+    if not paths or not key:
+        return None
+    try:
+        return metric_figure(combine_results([load_results(p) for p in paths]), key)
+    except (ResultsFileError, IncomparableResultsError):
+        return None
+
+
+def run_quick(
+    config: StudioConfig, names: list[str], data: str | None, progress: Any = None
+) -> tuple[str, str]:
+    """Run a ``--quick`` benchmark of ``names`` on the test split of ``data``; returns (path, log).
+
+    The output folder is named by a hash of the request, so the same request reuses its results.
+    """
+    from evaluations.benchmark import BenchmarkError, quick_protocol, run_benchmark, write_results
+    from studio.formats import FormatError
+    from studio.ui.explore import resolve_dataset
+
+    if not names:
+        raise ValueError("Select at least one model.")
+    root = resolve_dataset(config, data)
+    key = hashlib.sha256(json.dumps([sorted(names), str(root)]).encode()).hexdigest()[:16]
+    out = results_folder(config) / f"quick-{key}"
+    messages: list[str] = []
+
+    def log(message: str) -> None:
+        messages.append(message)
+        if progress is not None:
+            progress(None, desc=message[:80])
+
+    try:
+        results = run_benchmark(names, root, "test", quick_protocol(), models_config=config.models_config,
+                                progress=False, log=log)  # fmt: skip
+    except (BenchmarkError, FormatError) as exc:
+        raise ValueError(str(exc)) from None
+    write_results(results, out)
+    return str(out / "results.json"), "\n".join(messages)
+
+
+def build_tab(config: StudioConfig, pool: ModelPool) -> None:
+    gr.Markdown(
+        "Scores from `python -m studio benchmark` (or a quick run below): the ground truth first, scored "
+        "by the same evaluator; HumanML3D-protocol metrics as mean ± 1.96·σ/√n over replications, CTEG "
+        "metrics ± bootstrap SE. Results from different evaluators are never put in one table.",
+        elem_classes="studio-note",
+    )
+    with gr.Row():
+        files = gr.Dropdown(saved_results(config), multiselect=True, label="Saved results (results.json)",
+                            allow_custom_value=False, scale=4)  # fmt: skip
+        refresh = gr.Button("Refresh list", scale=1)
+    with gr.Accordion("Run a quick benchmark (3 replications, test split)", open=False):
+        from studio.ui.explore import dataset_choices
+
+        datasets = dataset_choices(config)
+        with gr.Row():
+            models = gr.CheckboxGroup(pool.names, value=pool.names, label="Models")
+            data = gr.Dropdown(datasets, value=datasets[0] if datasets else None, allow_custom_value=True,
+                               label="Dataset folder (inside the data folders)")  # fmt: skip
+        run = gr.Button("Run quick benchmark", variant="primary")
+        run_log = gr.Markdown()
+    board = gr.Markdown()
+    provenance = gr.Markdown()
+    metric = gr.Dropdown([], label="Metric")
+    chart = gr.Plot(label="Metric by model")
+
+    files.change(leaderboard_view, files, [board, provenance, metric, chart], api_visibility="private")
+    metric.change(chart_for, [files, metric], chart, api_visibility="private")
+    refresh.click(lambda: gr.update(choices=saved_results(config)), None, files, api_visibility="private")
+
+    def on_run(names, folder, progress=gr.Progress()):  # Gradio injects progress through this default
+        try:
+            path, log = run_quick(config, names or [], folder, progress)
+        except ValueError as exc:
+            return gr.update(), f"**Could not run the benchmark.** {exc}"
+        return gr.update(choices=saved_results(config), value=[path]), f"Wrote `{path}`.\n\n```\n{log}\n```"
+
+    run.click(on_run, [models, data], [files, run_log], api_visibility="private")
