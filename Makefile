@@ -12,8 +12,14 @@ export PYOPENGL_PLATFORM ?= egl
 
 .PHONY: demo test lint system-packages test-system-packages setup clean
 
-demo: system-packages setup
+# A small synthetic dataset for the Explore and Benchmark tabs (2 s; kept in data/, git-ignored).
+DEMO_DATA := data/demo-corpus
+
+demo: system-packages setup $(DEMO_DATA)/dataset.json
 	$(PY) app.py
+
+$(DEMO_DATA)/dataset.json: | setup
+	$(PY) -m studio corpus build --n 600 --seed 0 --out $(DEMO_DATA)
 
 test: system-packages test-system-packages setup
 	$(PY) -m ruff check .
