@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -26,15 +27,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def studio_url(tmp_path_factory) -> Iterator[str]:
-    config = StudioConfig(port=free_port(), output_dir=tmp_path_factory.mktemp("outputs"))
-    app = build_app(config)
+@contextlib.contextmanager
+def serving(config: StudioConfig, pool=None) -> Iterator[str]:
+    """The studio app for ``config`` (and ``pool``, default: the configured models) on its port."""
+    app = build_app(config, pool)
     app.launch(prevent_thread_lock=True, **launch_kwargs(config))
     try:
         yield f"http://127.0.0.1:{config.port}/"
     finally:
         app.close()
+
+
+@pytest.fixture(scope="module")
+def studio_url(tmp_path_factory) -> Iterator[str]:
+    with serving(StudioConfig(port=free_port(), output_dir=tmp_path_factory.mktemp("outputs"))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +77,5 @@ def compare_url(tmp_path_factory) -> Iterator[str]:
         ModelSpec("stored", "results", "arkit", path=make_results_folder(root / "results")),
         ModelSpec("broken", "results", "arkit", path=root / "nowhere"),
     ]
-    config = StudioConfig(port=free_port(), output_dir=root / "outputs")
-    app = build_app(config, ModelPool(specs))
-    app.launch(prevent_thread_lock=True, **launch_kwargs(config))
-    try:
-        yield f"http://127.0.0.1:{config.port}/"
-    finally:
-        app.close()
+    with serving(StudioConfig(port=free_port(), output_dir=root / "outputs"), ModelPool(specs)) as url:
+        yield url

@@ -12,9 +12,8 @@ import pytest
 from evaluations.results import BenchmarkResults, EvaluatorProvenance, MetricValue, ModelResult
 from studio.config import StudioConfig
 from studio.models.pool import ModelPool
-from studio.ui import build_app, launch_kwargs
 from studio.ui.benchmark import leaderboard_view, metric_figure, saved_results
-from tests.ui.conftest import free_port
+from tests.ui.conftest import free_port, serving
 
 PROVENANCE = EvaluatorProvenance(
     checkpoint_sha256="a" * 64, training_data="corpus", training_data_sha256="b" * 64, fps=20.0,
@@ -81,11 +80,9 @@ def test_the_leaderboard_in_a_browser(browser, tmp_path, screenshot_dir):
     config = StudioConfig(port=free_port(), output_dir=tmp_path / "out", data_dirs=(tmp_path / "data",))
     write(results(), config.output_dir / "benchmarks" / "quick-test")
     assert saved_results(config)
-    app = build_app(config, ModelPool([]))
-    app.launch(prevent_thread_lock=True, **launch_kwargs(config))
-    try:
+    with serving(config, ModelPool([])) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 1400})
-        page.goto(f"http://127.0.0.1:{config.port}/", wait_until="networkidle")
+        page.goto(url, wait_until="networkidle")
         page.get_by_role("tab", name="Benchmark").click()
         page.get_by_label("Saved results (results.json)").click()
         page.get_by_role("option").first.click()
@@ -93,5 +90,3 @@ def test_the_leaderboard_in_a_browser(browser, tmp_path, screenshot_dir):
         page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
         page.screenshot(path=str(screenshot_dir / "app-benchmark.png"), full_page=True)
         page.close()
-    finally:
-        app.close()

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from studio.config import StudioConfig
-from studio.ui import build_app, launch_kwargs
 from tests.models.conftest import tiny_corpus_dir
-from tests.ui.conftest import free_port
+from tests.ui.conftest import free_port, serving
 
 pytestmark = pytest.mark.browser
 
@@ -17,12 +16,8 @@ def explore_url(tmp_path_factory):
     data = tmp_path_factory.mktemp("data")
     tiny_corpus_dir(data)  # data/tiny_corpus: 120 items with prompts, clips, splits, keyframes
     config = StudioConfig(port=free_port(), output_dir=tmp_path_factory.mktemp("out"), data_dirs=(data,))
-    app = build_app(config)
-    app.launch(prevent_thread_lock=True, **launch_kwargs(config))
-    try:
-        yield f"http://127.0.0.1:{config.port}/"
-    finally:
-        app.close()
+    with serving(config) as url:
+        yield url
 
 
 def test_open_a_dataset_and_watch_a_clip(browser, explore_url, screenshot_dir):
