@@ -104,6 +104,14 @@ def read_split(dataset: Dataset, split: str, items: Sequence[DatasetItem] | None
     )
 
 
+def subsample(items: Sequence[DatasetItem], limit: int | None, rng: np.random.Generator) -> list[DatasetItem]:
+    """At most ``limit`` of ``items`` drawn without replacement by ``rng``, kept in their order
+    (all of them when ``limit`` is None or not smaller) — the quick training runs' small splits."""
+    if limit is None or len(items) <= limit:
+        return list(items)
+    return [items[i] for i in sorted(rng.choice(len(items), limit, replace=False))]
+
+
 def items_fingerprint(items: Sequence[DatasetItem]) -> str:
     """SHA-256 over ``(id, split, prompt, SHA-256 of the clip file)`` of every item, in id order.
 

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812 - the torch convention
 
-from evaluations.data import EVAL_FPS, items_fingerprint, read_split, to_eval_rate
+from evaluations.data import EVAL_FPS, items_fingerprint, read_split, subsample, to_eval_rate
 from evaluations.metrics import ccc
 from studio.facs import EMOTIONS, N_EMOTIONS
 from studio.formats.checkpoints import CheckpointError, read_checkpoint, write_checkpoint
@@ -249,14 +249,8 @@ def train(
             raise EmotionRecogniserError(
                 f"{dataset.root}: training needs train and val splits (splits/*.txt)"
             )
-        if cfg.max_items is not None and len(train_items) > cfg.max_items:
-            train_items = [
-                train_items[i] for i in sorted(rng.choice(len(train_items), cfg.max_items, replace=False))
-            ]
-        if cfg.max_val_items is not None and len(val_items) > cfg.max_val_items:
-            val_items = [
-                val_items[i] for i in sorted(rng.choice(len(val_items), cfg.max_val_items, replace=False))
-            ]
+        train_items = subsample(train_items, cfg.max_items, rng)
+        val_items = subsample(val_items, cfg.max_val_items, rng)
         tr, va = read_split(dataset, "train", train_items), read_split(dataset, "val", val_items)
         if tr.emotion_scores is None or va.emotion_scores is None:
             raise EmotionRecogniserError(

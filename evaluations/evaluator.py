@@ -46,6 +46,7 @@ from evaluations.data import (
     items_fingerprint,
     pad_batch,
     read_split,
+    subsample,
     to_eval_rate,
 )
 from evaluations.metrics import R_PRECISION_BATCH_SIZE, r_precision
@@ -413,14 +414,8 @@ def _train_val_items(dataset: Any, cfg: TrainConfig, rng: np.random.Generator) -
         raise EvaluatorError(
             f"{dataset.root}: training an evaluator needs train and val splits (splits/*.txt)"
         )
-    if cfg.max_items is not None and len(train_items) > cfg.max_items:
-        train_items = [
-            train_items[i] for i in sorted(rng.choice(len(train_items), cfg.max_items, replace=False))
-        ]
-    if cfg.max_val_items is not None and len(val_items) > cfg.max_val_items:
-        val_items = [
-            val_items[i] for i in sorted(rng.choice(len(val_items), cfg.max_val_items, replace=False))
-        ]
+    train_items = subsample(train_items, cfg.max_items, rng)
+    val_items = subsample(val_items, cfg.max_val_items, rng)
     if len(val_items) < 4:
         raise EvaluatorError(f"{dataset.root}: the val split has {len(val_items)} items; need ≥ 4")
     return train_items, val_items

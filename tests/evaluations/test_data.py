@@ -61,3 +61,15 @@ def test_read_split_and_fingerprint(tiny_corpus, tmp_path):
     first = items_fingerprint(items)
     assert first == items_fingerprint(list(reversed(items)))  # order-free
     assert first != items_fingerprint(items[1:])
+
+
+def test_subsample_keeps_order_and_respects_the_limit():
+    import numpy as np
+
+    from evaluations.data import subsample
+
+    items = list(range(20))
+    picked = subsample(items, 5, np.random.default_rng(0))
+    assert len(picked) == 5 and picked == sorted(picked) and set(picked) < set(items)
+    assert subsample(items, None, np.random.default_rng(0)) == items
+    assert subsample(items, 50, np.random.default_rng(0)) == items
