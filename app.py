@@ -4,8 +4,7 @@ The server (studio.server) holds the studio at /, the participant page at /study
 API at /study/api and the admin pages at /admin; it never creates a share link.
 """
 
-from studio.config import StudioConfig
-from studio.server import serve
+from studio.server import main
 
 if __name__ == "__main__":
-    serve(StudioConfig.from_env())
+    raise SystemExit(main())

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.formats.errors import DEFAULT_MAX_FRAMES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A setting in the environment is refused; the message names the variable. Entry points
+    (``python app.py``, ``python -m studio ...``) print it as one line and exit with code 2."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,28 @@ class StudioConfig:
     # Folders whose dataset subfolders the Explore tab may open (a browser user names a folder;
     # anything outside these is refused). STUDIO_DATA_DIRS, separated by os.pathsep.
     data_dirs: tuple[Path, ...] = (PROJECT_ROOT / "data",)
+    # Host names the server answers to besides loopback (STUDIO_ALLOWED_HOSTS, comma-separated);
+    # empty: loopback names when bound to loopback, any name otherwise (studio.security.http).
+    allowed_hosts: tuple[str, ...] = ()
+    # Proxies in front of the server that append the client's address to X-Forwarded-For
+    # (STUDIO_TRUSTED_PROXY_HOPS; a Space sits behind one: 1). 0 trusts no such header: a client
+    # could write any address there. Rate limits and login lockouts key on the address found.
+    trusted_proxy_hops: int = 0
+    # New participants admitted per client address and window, and from everyone per window
+    # (STUDIO_START_LIMIT_PER_CLIENT / _CLIENT_WINDOW_S / _TOTAL / _TOTAL_WINDOW_S; a limit of 0 is
+    # off). A returning participant is never limited.
+    start_limit_per_client: int = 10
+    start_limit_client_window_s: int = 600
+    start_limit_total: int = 300
+    start_limit_total_window_s: int = 60
+    # Admin login: after ADMIN_BACKOFF_AFTER failed logins from one client (within the lockout
+    # period) each next try waits 1, 2, 4, ... s; after ADMIN_LOCKOUT_AFTER it is locked out for
+    # ADMIN_LOCKOUT_S. Failures from all clients together: back-off after half of
+    # ADMIN_GLOBAL_LOCKOUT_AFTER, lockout (everyone, the admin too) after all of it.
+    admin_backoff_after: int = 5
+    admin_lockout_after: int = 10
+    admin_lockout_s: int = 900
+    admin_global_lockout_after: int = 100
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StudioConfig:
@@ -48,17 +75,17 @@ class StudioConfig:
             try:
                 value = int(raw)
             except ValueError:
-                raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+                raise ConfigError(f"{name} must be an integer, got {raw[:40]!r}") from None
             if not low <= value <= high:
-                raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
+                raise ConfigError(f"{name} must be in [{low}, {high}], got {value}")
             return value
 
         secret = env.get("STUDIO_STUDY_SECRET") or None
         if secret is not None and len(secret) < 16:
-            raise ValueError("STUDIO_STUDY_SECRET must be at least 16 characters (use 32 random bytes)")
+            raise ConfigError("STUDIO_STUDY_SECRET must be at least 16 characters (use 32 random bytes)")
         token = env.get("STUDIO_ADMIN_TOKEN") or None
         if token is not None and len(token) < 12:
-            raise ValueError("STUDIO_ADMIN_TOKEN must be at least 12 characters")
+            raise ConfigError("STUDIO_ADMIN_TOKEN must be at least 12 characters")
         return cls(
             # Spaces (and other Gradio hosts) announce where to listen through GRADIO_SERVER_*
             host=env.get("STUDIO_HOST") or env.get("GRADIO_SERVER_NAME") or cls.host,
@@ -75,4 +102,48 @@ class StudioConfig:
                 Path(part).resolve() for part in env.get("STUDIO_DATA_DIRS", "").split(os.pathsep) if part
             )
             or cls.data_dirs,
+            allowed_hosts=tuple(
+                name.strip() for name in env.get("STUDIO_ALLOWED_HOSTS", "").split(",") if name.strip()
+            ),
+            **_abuse_limits(integer),
         )
+
+
+def _abuse_limits(integer: Callable[[str, int, int, int], int]) -> dict[str, int]:
+    """The proxy, rate-limit and lockout fields of :class:`StudioConfig` from the environment."""
+    d = StudioConfig
+    backoff = integer("STUDIO_ADMIN_BACKOFF_AFTER", d.admin_backoff_after, 1, 1000)
+    return {
+        "trusted_proxy_hops": integer("STUDIO_TRUSTED_PROXY_HOPS", d.trusted_proxy_hops, 0, 10),
+        "start_limit_per_client": integer(
+            "STUDIO_START_LIMIT_PER_CLIENT", d.start_limit_per_client, 0, 10**6
+        ),
+        "start_limit_client_window_s": integer(
+            "STUDIO_START_LIMIT_CLIENT_WINDOW_S", d.start_limit_client_window_s, 1, 7 * 86400
+        ),
+        "start_limit_total": integer("STUDIO_START_LIMIT_TOTAL", d.start_limit_total, 0, 10**7),
+        "start_limit_total_window_s": integer(
+            "STUDIO_START_LIMIT_TOTAL_WINDOW_S", d.start_limit_total_window_s, 1, 7 * 86400
+        ),
+        "admin_backoff_after": backoff,
+        "admin_lockout_after": integer("STUDIO_ADMIN_LOCKOUT_AFTER", d.admin_lockout_after, backoff, 10**4),
+        "admin_lockout_s": integer("STUDIO_ADMIN_LOCKOUT_S", d.admin_lockout_s, 1, 7 * 86400),
+        "admin_global_lockout_after": integer(
+            "STUDIO_ADMIN_GLOBAL_LOCKOUT_AFTER", d.admin_global_lockout_after, 2, 10**6
+        ),
+    }
+
+
+def cache_dir() -> Path:
+    """The one folder every cache lives under (rigs/, embeddings/, ...), created by its users.
+
+    ``$STUDIO_CACHE_DIR``, else ``$XDG_CACHE_HOME/expression-studio``, else
+    ``~/.cache/expression-studio``. Caches never go into an input folder: a rig or dataset folder
+    may be read-only or shared, and a file written there could be taken for part of the input.
+    """
+    explicit = os.environ.get("STUDIO_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")  # the XDG spec says to ignore a relative one
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "expression-studio"

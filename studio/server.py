@@ -5,15 +5,17 @@
 /study?study=<id>&...   the participant page (Prolific link)               studio.ui.study_page
 /study/api/...          the same participant actions as JSON               study_api() below
 /study/media/<sha>.mp4  stimulus files, content-hash names only            output_dir/stimuli
-/admin                  admin pages behind STUDIO_ADMIN_TOKEN              studio.ui.study_admin (helper B)
+/admin                  admin pages behind STUDIO_ADMIN_TOKEN              studio.ui.study_admin
+/admin/login            the admin login (back-off, lockout, CSRF)          studio.security.admin_auth
 ```
 
 :func:`build_server` assembles it from a :class:`~studio.config.StudioConfig`; :func:`serve` runs
-it with uvicorn (what ``app.py`` does). Never a share link. Each Gradio app may serve files only
-from its own folders: the studio from ``output_dir``, the participant page from
-``output_dir/stimuli``; the stimulus manifests (they map files to models) are blocked everywhere,
-and the database lives outside ``output_dir``. Every study and admin event is closed to the Gradio
-API; the footer's API link is hidden there.
+it with uvicorn (what ``app.py`` does). Never a share link. In front of everything: the Host
+allow-list and same-origin CORS (:mod:`studio.security.http`), then the file guard
+(:mod:`studio.security.files`): every mounted Gradio app gets Gradio's launched-app file checks,
+takes only its own uploads and serves only files it handed out. The stimulus manifests (they map
+files to models) and a SQLite database are blocked everywhere. Every study and admin event is
+closed to the Gradio API; the footer's API link is hidden there.
 
 JSON API (all bodies JSON, at most :data:`MAX_REQUEST_BYTES`; the session token from ``start`` goes
 in ``Authorization: Bearer <token>``; errors are ``{"error": code, "message", "detail"}`` with a 4xx
@@ -34,6 +36,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +45,12 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from studio.config import StudioConfig
+from studio.config import ConfigError, StudioConfig
 from studio.models.pool import ModelPool
+from studio.security.admin_auth import AdminGate, install_admin_gate
+from studio.security.clients import client_address
+from studio.security.files import GradioFileGuard, MountTable, UploadLimit, mark_launched
+from studio.security.http import add_request_policies
 from studio.study.service import STIMULUS_NAME, ServiceError, StudyService
 from studio.study.storage import StudyStore
 from studio.ui import CSS, build_app
@@ -53,7 +60,7 @@ from studio.ui.study_page import build_study_page
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 4096  # an answer is < 100 bytes, an event < 1.2 kB; storage caps answers at 2 kB
-MANIFEST_DIR = "study-manifests"  # helper B's manifests: file -> model; never served
+MANIFEST_DIR = "study-manifests"  # the stimulus manifests: file -> model; never served
 ADMIN_USER = "admin"
 _EVENT_KEYS = {"kind", "trial_id", "clip", "client_ms", "detail"}
 
@@ -82,8 +89,14 @@ def _token(request: Request) -> str:
 
 
 def study_api(service: StudyService, stimuli_dir: Path) -> APIRouter:
-    """The participant JSON API and the stimulus files (see the module docstring)."""
+    """The participant JSON API and the stimulus files (see the module docstring). A rate-limited
+    start is answered 429 with ``Retry-After``; the client is the address
+    :func:`~studio.security.clients.client_address` finds (``service.trusted_proxy_hops``)."""
     router = APIRouter()
+
+    def _error(error: ServiceError) -> JSONResponse:
+        retry = {} if error.retry_after is None else {"Retry-After": error.retry_after}
+        return JSONResponse(error.to_json(), status_code=error.status, headers=retry)
 
     @router.post("/study/api/start")
     async def start(request: Request) -> Response:
@@ -97,7 +110,9 @@ def study_api(service: StudyService, stimuli_dir: Path) -> APIRouter:
         if not isinstance(params, dict):
             return _error(ServiceError(400, "not_json", "The request body must be a JSON object."))
         try:
-            view = await run_in_threadpool(service.start, params.get("study"), params)
+            peer = request.client.host if request.client else None
+            client = client_address(peer, request.headers, service.trusted_proxy_hops)
+            view = await run_in_threadpool(lambda: service.start(params.get("study"), params, client=client))
         except ServiceError as error:
             return _error(error)
         return JSONResponse(view.to_json())
@@ -189,12 +204,19 @@ def _admin_blocks(config: StudioConfig, store: StudyStore | None) -> gr.Blocks:
     return build_admin(config, store)
 
 
-def _admin_auth(token: str):
+def _admin_auth(config: StudioConfig, store: StudyStore | None) -> AdminGate:
+    """The admin login (studio.security.admin_auth): user ``admin``, password the admin token;
+    failed logins counted in the study database when there is one (shared by every process)."""
+    token = config.admin_token or ""
+
     def check(username: str, password: str) -> bool:
         user_ok = hmac.compare_digest(username.encode(), ADMIN_USER.encode())
         return hmac.compare_digest(password.encode(), token.encode()) and user_ok
 
-    return check
+    gate = AdminGate.from_config(config, store, check)
+    if gate is None:
+        raise ValueError("no admin token configured")
+    return gate
 
 
 def open_store(config: StudioConfig) -> StudyStore | None:
@@ -202,6 +224,24 @@ def open_store(config: StudioConfig) -> StudyStore | None:
     if config.study_secret is None:
         return None
     return StudyStore(config.db_url, config.study_secret)
+
+
+def _mount(
+    server: FastAPI, table: MountTable, blocks: gr.Blocks, path: str, *, uploads: bool, **kwargs: Any
+) -> None:
+    """Mount ``blocks`` at ``path`` with the file checks of a launched app (studio.security.files)."""
+    gr.mount_gradio_app(server, blocks, path, **kwargs)
+    mark_launched(blocks)
+    table.add(path, blocks, uploads=uploads)
+
+
+def _blocked_paths(config: StudioConfig) -> list[str]:
+    """What no app may serve or read: the stimulus manifests and a SQLite study database."""
+    blocked = [str(config.output_dir / MANIFEST_DIR)]
+    if config.db_url.startswith("sqlite:///"):
+        database = Path(config.db_url.removeprefix("sqlite:///")).resolve()
+        blocked += [str(database) + suffix for suffix in ("", "-wal", "-shm", "-journal")]
+    return blocked
 
 
 def build_server(
@@ -212,11 +252,14 @@ def build_server(
     config.output_dir.mkdir(parents=True, exist_ok=True)
     stimuli_dir = config.output_dir / "stimuli"
     stimuli_dir.mkdir(exist_ok=True)
-    blocked = [str(config.output_dir / MANIFEST_DIR)]
+    blocked = _blocked_paths(config)
     store = store if store is not None else open_store(config)
-    service = None if store is None else StudyService(store, config.study_secret or "", config.output_dir)
+    service = None if store is None else StudyService.from_config(store, config)
 
     server = FastAPI(title="Expression Studio", docs_url=None, redoc_url=None, openapi_url=None)
+    mounts = MountTable(UploadLimit(trusted_proxy_hops=config.trusted_proxy_hops))
+    server.add_middleware(GradioFileGuard, table=mounts)
+    add_request_policies(server, config.host, config.allowed_hosts)  # outermost: Host, then CORS
     server.state.study_store, server.state.study_service = store, service
 
     @server.get("/study", include_in_schema=False)
@@ -241,20 +284,22 @@ def build_server(
     page = build_study_page(
         service, None if service else "This server has no study secret configured (STUDIO_STUDY_SECRET)."
     )
-    gr.mount_gradio_app(
-        server, page, "/study", allowed_paths=[str(stimuli_dir)], css=STUDY_CSS, footer_links=[],
-        run_history=False, **common,
+    _mount(
+        server, mounts, page, "/study", uploads=False, allowed_paths=[str(stimuli_dir)], css=STUDY_CSS,
+        footer_links=[], run_history=False, **common,
     )  # fmt: skip
     # without a token the admin mount is only a page saying so (nothing callable), never an open admin
-    auth = None if config.admin_token is None else _admin_auth(config.admin_token)
-    gr.mount_gradio_app(
-        server, _admin_blocks(config, store), "/admin", allowed_paths=[str(config.output_dir)], auth=auth,
-        auth_message="Expression Studio admin: user 'admin', password: the admin token.",
+    gate = None if config.admin_token is None else _admin_auth(config, store)
+    _mount(
+        server, mounts, _admin_blocks(config, store), "/admin", uploads=True,
+        allowed_paths=[str(config.output_dir)], auth_dependency=None if gate is None else gate.user,
         css=CSS, footer_links=[], run_history=False, **common,
     )  # fmt: skip
-    gr.mount_gradio_app(
-        server, build_app(config, pool), "/", allowed_paths=[str(config.output_dir)], css=CSS, **common
-    )
+    install_admin_gate(server, gate)  # its own login, CSRF, back-off and lockout in front of it
+    _mount(
+        server, mounts, build_app(config, pool), "/", uploads=True, allowed_paths=[str(config.output_dir)],
+        css=CSS, **common,
+    )  # fmt: skip
     return server
 
 
@@ -267,5 +312,16 @@ def serve(config: StudioConfig) -> None:
     uvicorn.run(server, host=config.host, port=config.port, log_level="warning", timeout_graceful_shutdown=5)
 
 
+def main() -> int:
+    """``python app.py`` / ``python -m studio.server``: a bad setting is one line and exit code 2."""
+    try:
+        config = StudioConfig.from_env()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    serve(config)
+    return 0
+
+
 if __name__ == "__main__":
-    serve(StudioConfig.from_env())
+    raise SystemExit(main())

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import gradio as gr
 
 from studio.config import StudioConfig
 from studio.formats import FormatError
 from studio.models import read_models_config
 from studio.models.pool import ModelPool
+from studio.security.files import CACHE_LIFETIME_S
 from studio.ui import benchmark, compare, explore
 
 TITLE = "Expression Studio"
@@ -49,7 +48,7 @@ def build_app(config: StudioConfig, pool: ModelPool | None = None) -> gr.Blocks:
     problem = None
     if pool is None:
         pool, problem = model_pool(config)
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=CACHE_LIFETIME_S) as app:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         if problem:
             gr.Markdown(f"**Models config problem:** {problem}")
@@ -63,21 +62,3 @@ def build_app(config: StudioConfig, pool: ModelPool | None = None) -> gr.Blocks:
             with gr.Tab("Study", id="study"):
                 gr.Markdown(STUDY_NOTE)
     return app
-
-
-def launch_kwargs(config: StudioConfig) -> dict[str, Any]:
-    """Arguments for ``Blocks.launch``: loopback by default, never a share link, only the
-    studio's own output folder served, uploads capped."""
-    config.output_dir.mkdir(parents=True, exist_ok=True)
-    return {
-        "server_name": config.host,
-        "server_port": config.port,
-        "share": False,
-        "allowed_paths": [str(config.output_dir)],
-        # the stimulus manifests map content-hash file names back to models: never served
-        "blocked_paths": [str(config.output_dir / "study-manifests")],
-        "max_file_size": f"{config.max_upload_mb}mb",
-        "css": CSS,
-        "theme": gr.themes.Soft(),
-        "show_error": False,
-    }

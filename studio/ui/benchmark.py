@@ -30,10 +30,29 @@ def results_folder(config: StudioConfig) -> Path:
 
 
 def saved_results(config: StudioConfig) -> list[str]:
-    """``results.json`` files under the studio's benchmark folder and the data folders, newest first."""
-    roots = [results_folder(config), *config.data_dirs]
-    found = {p for root in roots if root.is_dir() for p in root.glob("**/results.json") if p.is_file()}
+    """``results.json`` files under the studio's benchmark folder and the data folders, newest first
+    (a file reached through a symlink that leads out of its folder is left out)."""
+    from studio.formats import FormatError
+    from studio.formats.paths import resolve_inside
+
+    found = set()
+    for root in (results_folder(config), *config.data_dirs):
+        for path in root.glob("**/results.json") if root.is_dir() else ():
+            try:
+                found.add(resolve_inside(root, path.relative_to(root)))
+            except FormatError:
+                continue
+    found = {path for path in found if path.is_file()}
     return [str(p) for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)]
+
+
+def listed_only(config: StudioConfig, paths: list[str] | None) -> list[str]:
+    """``paths`` if every one is in :func:`saved_results`, else ValueError: a request may name any
+    path, and only the listed files may be read."""
+    listed = set(saved_results(config))
+    if any(path not in listed for path in paths or []):
+        raise ValueError("Choose results from the list (Refresh list shows new ones).")
+    return list(paths or [])
 
 
 def provenance_markdown(results: Any) -> str:
@@ -194,8 +213,20 @@ def build_tab(config: StudioConfig, pool: ModelPool) -> None:
     metric = gr.Dropdown([], label="Metric")
     chart = gr.Plot(label="Metric by model")
 
-    files.change(leaderboard_view, files, [board, provenance, metric, chart], api_visibility="private")
-    metric.change(chart_for, [files, metric], chart, api_visibility="private")
+    def on_files(paths):
+        try:
+            return leaderboard_view(listed_only(config, paths))
+        except ValueError as exc:
+            return f"**Cannot show these results.** {exc}", "", gr.update(choices=[], value=None), None
+
+    def on_metric(paths, key):
+        try:
+            return chart_for(listed_only(config, paths), key)
+        except ValueError:
+            return None
+
+    files.change(on_files, files, [board, provenance, metric, chart], api_visibility="private")
+    metric.change(on_metric, [files, metric], chart, api_visibility="private")
     refresh.click(lambda: gr.update(choices=saved_results(config)), None, files, api_visibility="private")
 
     def on_run(names, folder, progress=gr.Progress()):  # Gradio injects progress through this default

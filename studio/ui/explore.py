@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from studio.config import StudioConfig
 from studio.formats import FormatError, LoadedClip, read_clip
 from studio.motion import MotionClip
+from studio.security.files import FileAccessError, uploaded_file
 
 CLIP_TYPES = [".csv", ".npz", ".npy", ".json"]
 TABLE_COLUMNS = ["id", "prompt", "split", "duration (s)", "keyframes", "prompt category", "clip shows"]
@@ -72,7 +73,9 @@ def inspect_file(path: str | None, max_frames: int) -> tuple[str, go.Figure | No
     if not path:
         return "Upload a Live Link CSV, keyframe CSV, KeyframeFace answer JSON or npz clip.", None
     try:
-        loaded = read_clip(path, max_frames=max_frames)
+        loaded = read_clip(uploaded_file(path), max_frames=max_frames)
+    except FileAccessError as exc:
+        return f"**Could not read this file.** {exc}", None
     except FormatError as exc:
         return f"**Could not read this file.** {exc.problem}" + (f" ({exc.where})" if exc.where else ""), None
     return summary_markdown(loaded), curves_figure(loaded.clip)
@@ -100,13 +103,16 @@ def resolve_dataset(config: StudioConfig, text: str | None) -> Path:
     """
     if not text or not text.strip():
         raise ValueError("Choose or type a dataset folder.")
-    path = Path(text.strip()).expanduser().resolve()
+    # resolve() follows symlinks, so a link inside a data folder pointing out of it is refused too;
+    # messages name what was typed, never where it resolved to
+    path = Path(text.strip()).resolve()
     if not any(path == root or path.is_relative_to(root) for root in config.data_dirs):
-        allowed = ", ".join(str(r) for r in config.data_dirs)
-        raise ValueError(f"{path} is outside the data folders this studio may open ({allowed}; "
-                         "set STUDIO_DATA_DIRS to add one).")  # fmt: skip
+        raise ValueError(
+            f"'{text.strip()[:200]}' is outside the data folders this studio may open "
+            "(the server's STUDIO_DATA_DIRS)."
+        )
     if not (path / "prompts.csv").is_file():
-        raise ValueError(f"{path} is not a dataset folder (no prompts.csv; see README, Dataset folder).")
+        raise ValueError(f"'{text.strip()[:200]}' is not a dataset folder (no prompts.csv; see README).")
     return path
 
 

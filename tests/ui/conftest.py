@@ -6,19 +6,27 @@ import contextlib
 import os
 import shutil
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from studio.config import StudioConfig
-from studio.ui import build_app, launch_kwargs
+from studio.server import build_server
 
 # Flags that keep Chromium quiet on a machine without network or GPU.
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-    "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage",
-]  # fmt: skip
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-dev-shm-usage",
+]
 
 
 def free_port() -> int:
@@ -28,14 +36,28 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(config: StudioConfig, pool=None) -> Iterator[str]:
-    """The studio app for ``config`` (and ``pool``, default: the configured models) on its port."""
-    app = build_app(config, pool)
-    app.launch(prevent_thread_lock=True, **launch_kwargs(config))
+def serving(config: StudioConfig, pool=None, *, store=None) -> Iterator[str]:
+    """The whole server for ``config`` (and ``pool``, default: the configured models) on its port,
+    built and run the way ``app.py`` does it (studio.server), in a thread of this process."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            build_server(config, pool, store=store), host="127.0.0.1", port=config.port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the studio server did not start")
+        time.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{config.port}/"
     finally:
-        app.close()
+        server.should_exit = True
+        thread.join(timeout=15)
 
 
 @pytest.fixture(scope="module")

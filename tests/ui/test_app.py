@@ -1,38 +1,54 @@
+import shutil
 import urllib.request
 
 import numpy as np
+import pytest
 
 from studio.config import StudioConfig
-from studio.ui import build_app, launch_kwargs
 from studio.ui.explore import inspect_file
-from tests.ui.conftest import free_port
+from tests.ui.conftest import free_port, serving
+
+
+@pytest.fixture
+def upload_folder(tmp_path, monkeypatch):
+    """Gradio's upload folder for this test: where a handler's uploaded files must live."""
+    folder = tmp_path / "gradio-uploads"
+    folder.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(folder))
+    return folder
 
 
 def test_app_serves_its_page(tmp_path):
     config = StudioConfig(port=free_port(), output_dir=tmp_path / "out")
-    app = build_app(config)
-    kwargs = launch_kwargs(config)
-    assert kwargs["share"] is False and kwargs["allowed_paths"] == [str(tmp_path / "out")]
-    app.launch(prevent_thread_lock=True, **kwargs)
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{config.port}/", timeout=30) as response:
-            page = response.read().decode()
-        assert response.status == 200 and "Expression Studio" in page
-    finally:
-        app.close()
+    with serving(config) as url, urllib.request.urlopen(url, timeout=30) as response:
+        page = response.read().decode()
+    assert response.status == 200 and "Expression Studio" in page
 
 
-def test_explore_inspects_a_real_take(livelink_dir):
-    summary, figure = inspect_file(str(livelink_dir / "S88-001.csv"), max_frames=100_000)
+def test_explore_inspects_a_real_take(livelink_dir, upload_folder):
+    uploaded = shutil.copy(livelink_dir / "S88-001.csv", upload_folder / "S88-001.csv")
+    summary, figure = inspect_file(str(uploaded), max_frames=100_000)
     assert "| dropped rows | 277 |" in summary and "| fps | 30 |" in summary
     assert 1 <= len(figure.data) <= 8 and figure.data[0].x[-1] > 55
 
 
-def test_explore_reports_a_bad_file_in_one_message(tmp_path):
-    bad = tmp_path / "bad.npy"
+def test_explore_reports_a_bad_file_in_one_message(upload_folder):
+    bad = upload_folder / "bad.npy"
     np.save(bad, np.zeros((3, 61)))
     summary, figure = inspect_file(str(bad), max_frames=100)
     assert summary.startswith("**Could not read this file.**") and "width 61" in summary and figure is None
+
+
+def test_explore_refuses_a_file_that_was_not_uploaded(tmp_path, upload_folder, livelink_dir):
+    # a path sent in the event payload instead of an upload: outside Gradio's upload folder
+    summary, figure = inspect_file(str(livelink_dir / "S88-001.csv"), max_frames=100_000)
+    assert summary == "**Could not read this file.** That file was not uploaded here; upload it again."
+    # a link planted inside the upload folder pointing out of it is refused the same way
+    secret = tmp_path / "secret.csv"
+    secret.write_text("Timecode,BlendShapeCount,JawOpen\n")
+    (upload_folder / "link.csv").symlink_to(secret)
+    summary, _ = inspect_file(str(upload_folder / "link.csv"), max_frames=100)
+    assert "not uploaded here" in summary and str(secret) not in summary and figure is None
 
 
 def test_flat_channels_are_not_plotted():

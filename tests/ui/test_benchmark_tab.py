@@ -90,3 +90,18 @@ def test_the_leaderboard_in_a_browser(browser, tmp_path, screenshot_dir):
         page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
         page.screenshot(path=str(screenshot_dir / "app-benchmark.png"), full_page=True)
         page.close()
+
+
+def test_only_listed_results_are_read(tmp_path):
+    from studio.ui.benchmark import listed_only
+
+    config = StudioConfig(output_dir=tmp_path / "out", data_dirs=(tmp_path / "data",))
+    listed = write(results(), config.output_dir / "benchmarks" / "quick-a")
+    elsewhere = write(results(), tmp_path / "private")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "escape").symlink_to(tmp_path / "private", target_is_directory=True)
+    assert saved_results(config) == [str(Path(listed).resolve())]  # the link out of data/ is not followed
+    assert listed_only(config, [str(Path(listed).resolve())]) == [str(Path(listed).resolve())]
+    for named in ([elsewhere], [str(tmp_path / "data" / "escape" / "results.json")], ["/etc/passwd"]):
+        with pytest.raises(ValueError, match="Choose results from the list"):
+            listed_only(config, named)
