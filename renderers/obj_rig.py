@@ -10,13 +10,16 @@ ICT-FaceKit is recognised by its ``vertex_indices.json`` and its material groups
 them as grey shells over the eyes.
 
 The first load parses the OBJs (~150 MB of text for ICT) and writes a compact npz cache; later
-loads read only the cache. The cache sits next to the folder if writable, else under
-``STUDIO_CACHE_DIR`` (default ``~/.cache/expression-studio``); its key is the folder's file
-names, sizes and modification times, so editing any OBJ rebuilds it.
+loads read only the cache. The cache goes under ``rigs/`` in the studio's one cache root
+(:func:`studio.config.cache_dir`: ``STUDIO_CACHE_DIR``, default ``~/.cache/expression-studio``),
+never into the rig's folder, which is an input (often read-only or shared). Its key is the
+folder's path and its files' names, sizes and modification times, so editing any OBJ rebuilds it;
+an unwritable cache root only costs the parse next time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -26,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from renderers.rig import N_SHAPES, BlendshapeRig, RigError, RigWarning, load_rig_npz, save_rig_npz
+from studio.config import cache_dir
 from studio.motion import ARKIT_BLENDSHAPES, arkit_alias
 
 NEUTRAL_NAMES = ("neutral", "generic_neutral_mesh", "base", "basis")
@@ -78,6 +82,7 @@ def parse_obj(path: Path, want_faces: bool) -> tuple[np.ndarray, list[tuple[str,
 
 def _folder_key(folder: Path) -> str:
     h = hashlib.sha256(CACHE_VERSION.encode())
+    h.update(str(folder.resolve()).encode())  # one cache root serves every rig folder
     for entry in sorted(folder.iterdir()):
         if entry.suffix.lower() in (".obj", ".json"):
             st = entry.stat()
@@ -85,18 +90,8 @@ def _folder_key(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _cache_paths(folder: Path, key: str) -> list[Path]:
-    """Where the cache may live, in order of preference.
-
-    Next to the folder only when its permission bits allow writing (checked on the bits, not
-    with ``os.access``: root may write anywhere, but a folder marked read-only is shared data
-    that must stay untouched).
-    """
-    root = Path(os.environ.get("STUDIO_CACHE_DIR", Path.home() / ".cache" / "expression-studio"))
-    paths = [root / "rigs" / f"{folder.name}-{key}.npz"]
-    if folder.stat().st_mode & 0o222:
-        paths.insert(0, folder / f".studio-rig-{key}.npz")
-    return paths
+def _cache_path(folder: Path, key: str) -> Path:
+    return cache_dir() / "rigs" / f"{folder.name}-{key}.npz"
 
 
 def load_obj_rig(folder: str | Path, *, use_cache: bool = True) -> BlendshapeRig:
@@ -104,25 +99,22 @@ def load_obj_rig(folder: str | Path, *, use_cache: bool = True) -> BlendshapeRig
     folder = Path(folder)
     if not folder.is_dir():
         raise RigError(f"{folder}: not a folder")
-    key = _folder_key(folder)
-    if use_cache:
-        for cached in _cache_paths(folder, key):
-            if cached.is_file():
-                try:
-                    return load_rig_npz(cached)
-                except RigError:
-                    pass  # a stale or partial cache: rebuild below
+    cached = _cache_path(folder, _folder_key(folder))
+    if use_cache and cached.is_file():
+        try:
+            return load_rig_npz(cached)
+        except RigError:
+            pass  # a stale or partial cache: rebuild below
     rig = build_obj_rig(folder)
     if use_cache:
-        for cached in _cache_paths(folder, key):
-            try:
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cached.with_suffix(".tmp.npz")
-                save_rig_npz(rig, tmp, compress=False)
-                tmp.replace(cached)  # atomic: a crash never leaves half a cache
-                break
-            except OSError:
-                continue  # read-only folder: try the cache dir
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp.npz")  # two processes never share a temp file
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            save_rig_npz(rig, tmp, compress=False)
+            tmp.replace(cached)  # atomic: a crash never leaves half a cache
+        except OSError:  # an unwritable or full cache root: the next load parses again
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
     return rig
 
 

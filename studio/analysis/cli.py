@@ -150,7 +150,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--seed", type=int, default=0, help="t-SNE, prompt sampling and generation seed (default 0)"
     )
     p.add_argument(
-        "--cache-dir", help="embedding cache folder (default STUDIO_CACHE_DIR or ~/.cache/expression-studio)"
+        "--cache-dir",
+        help="embedding cache folder (default: embeddings/ in STUDIO_CACHE_DIR, ~/.cache/expression-studio)",
     )
     p.add_argument(
         "--categoriser",

@@ -8,8 +8,8 @@ never leaves half a shard). Shards are read with ``allow_pickle=False``; a shard
 what it should be is ignored and recomputed rather than trusted.
 
 The cache lives where the caller says (``cache_dir``); :func:`default_cache_dir` is
-``$STUDIO_CACHE_DIR`` or ``$XDG_CACHE_HOME/expression-studio/embeddings`` (``~/.cache/...``),
-never inside the repository.
+``embeddings/`` under the studio's one cache root (:func:`studio.config.cache_dir`), never
+inside the repository or a dataset folder.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.config import cache_dir
 from studio.text import EMBEDDING_DIM, MODEL_NAME
 
 Encoder = Callable[[Sequence[str]], np.ndarray]  # texts -> (N, D) float32 unit vectors
@@ -30,12 +31,9 @@ _KEY_DTYPE = "S64"  # hex sha256, fixed width: stored without pickling
 
 
 def default_cache_dir() -> Path:
-    """``$STUDIO_CACHE_DIR``, else ``$XDG_CACHE_HOME/expression-studio/embeddings`` (``~/.cache``)."""
-    explicit = os.environ.get("STUDIO_CACHE_DIR")
-    if explicit:
-        return Path(explicit) / "embeddings"
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "expression-studio" / "embeddings"
+    """``embeddings/`` under :func:`studio.config.cache_dir` (``$STUDIO_CACHE_DIR``, ``$XDG_CACHE_HOME``
+    or ``~/.cache``)."""
+    return cache_dir() / "embeddings"
 
 
 def text_key(text: str, encoder_name: str = MODEL_NAME) -> bytes:

@@ -18,8 +18,10 @@ that has only ``pytorch_model.bin``).
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
+import pickletools
 import re
 import zipfile
 from collections.abc import Mapping
@@ -34,6 +36,10 @@ from studio.formats.checkpoints import sha256_file, write_checkpoint
 
 PICKLED_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 SCALARS = (bool, int, float, str, type(None))
+MAX_NAMED = 5  # Python objects named in a refusal; more are counted
+MAX_PICKLE_BYTES = 256 * 2**20  # a data.pkl larger than this is left to torch's own loader
+LEGACY_PICKLES = 5  # torch's legacy format: magic, protocol, sys info, data, storage keys
+MAX_LEGACY_HEAD = 16 * 2**20  # where those pickles are looked for
 # MDM's args.json fields worth keeping (the rest describe training)
 MDM_ARGS = (
     "dataset",
@@ -64,33 +70,164 @@ class ImportResult:
 
 
 def load_pickled_checkpoint(path: Path) -> Any:
-    """``torch.load(weights_only=True)``; a file needing anything beyond tensors is refused."""
+    """``torch.load(weights_only=True)``; a file needing anything beyond tensors is refused.
+
+    Before torch reads it, the pickle's opcodes are listed (nothing is executed) and any global
+    outside torch's weights-only allowlist refuses the file by name; torch's own refusal is the
+    second line of defence. Neither message ever passes on torch's advice to relax the loader.
+    """
     import torch
 
     if path.suffix.lower() not in PICKLED_SUFFIXES:
         raise FormatError(path, f"expected a pickled torch checkpoint ({', '.join(PICKLED_SUFFIXES)})")
     if not path.is_file():
         raise FormatError(path, "file not found")
+    _refuse_python_objects(path, unsafe_globals(path))
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        wanted = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-        if wanted is None:  # not a request for a Python object: a damaged or non-torch pickle
-            raise FormatError(path, f"not a readable torch checkpoint: {_last_line(exc)}") from None
-        raise FormatError(
-            path,
-            "refused: it needs more than plain tensors to load "
-            f"(it names the Python object {wanted.group(1)}); "
-            "save only the state dict (torch.save(model.state_dict(), ...)) and import that",
-        ) from None
+        wanted, reason = re.findall(r"GLOBAL ([\w.]+)", _plain_text(exc)), _reason(exc)
     except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
-        raise FormatError(path, f"not a readable torch checkpoint: {_last_line(exc)}") from None
+        raise FormatError(path, f"not a readable torch checkpoint: {_reason(exc)}") from None
+    _refuse_python_objects(path, wanted)  # a global the opcode listing missed, named by torch
+    # not a request for a Python object: a damaged or non-torch pickle, or a newer protocol
+    if reason.startswith("Unsupported operand"):
+        reason += " (torch's weights-only loader reads pickle protocol 2, torch.save's default)"
+    raise FormatError(path, f"not a readable torch checkpoint: {reason}")
 
 
-def _last_line(exc: Exception) -> str:
-    """The first non-empty line of an error (torch's are paragraphs), at most 200 characters."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0][:200] if lines else type(exc).__name__
+def _refuse_python_objects(path: Path, names: list[str]) -> None:
+    if not names:
+        return
+    names = list(dict.fromkeys(_clean(n) for n in names))
+    listed = ", ".join(names[:MAX_NAMED]) + (
+        f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else ""
+    )
+    noun = "object" if len(names) == 1 else "objects"
+    raise FormatError(
+        path,
+        f"refused: it needs more than plain tensors to load (it names the Python {noun} {listed}); "
+        "save only the state dict (torch.save(model.state_dict(), ...)) and import that",
+    )
+
+
+def unsafe_globals(path: Path) -> list[str]:
+    """The Python objects ``path``'s pickle names beyond torch's weights-only allowlist.
+
+    Read from the opcodes of the zip's ``data.pkl`` (or of the pickles at the start of a legacy
+    file) with :func:`pickletools.genops`, which parses and never executes. An unreadable file
+    gives ``[]``: ``torch.load`` then says what is wrong with it.
+    """
+    try:
+        from torch._utils import IMPORT_MAPPING, NAME_MAPPING
+        from torch._weights_only_unpickler import _get_allowed_globals
+
+        allowed = set(_get_allowed_globals())
+    except (ImportError, AttributeError):  # another torch: its refusal message is parsed instead
+        return []
+    refused = []
+    for module, name in _pickle_globals(path):
+        # torch reads Python 2 spellings (__builtin__.set) as their Python 3 names
+        if (module, name) in NAME_MAPPING:
+            module, name = NAME_MAPPING[(module, name)]
+        elif module in IMPORT_MAPPING:
+            module = IMPORT_MAPPING[module]
+        if f"{module}.{name}" not in allowed:
+            refused.append(f"{module}.{name}")
+    return refused
+
+
+def _pickle_streams(path: Path) -> list[bytes]:
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                return [
+                    archive.read(info)
+                    for info in archive.infolist()
+                    if info.filename.rsplit("/", 1)[-1] == "data.pkl" and info.file_size <= MAX_PICKLE_BYTES
+                ]
+        with path.open("rb") as stream:  # legacy format: a few small pickles, then raw storage bytes
+            return [stream.read(MAX_LEGACY_HEAD)]
+    except (OSError, zipfile.BadZipFile, RuntimeError, ValueError):
+        return []
+
+
+_STRING_OPS = {
+    "SHORT_BINUNICODE",
+    "BINUNICODE",
+    "BINUNICODE8",
+    "UNICODE",
+    "STRING",
+    "BINSTRING",
+    "SHORT_BINSTRING",
+}
+
+
+def _pickle_globals(path: Path) -> list[tuple[str, str]]:
+    """``(module, name)`` for each global the pickles in ``path`` name, without running them.
+
+    ``STACK_GLOBAL`` (protocol 4+) takes its names from the stack: the two strings pushed just
+    before it, or fetched from the memo, in every pickle Python writes. Names computed any other
+    way are listed as ``<computed>.<name>`` (torch refuses protocol 4+ anyway).
+    """
+    found: list[tuple[str, str]] = []
+    for data in _pickle_streams(path):
+        stream = io.BytesIO(data)
+        for _ in range(LEGACY_PICKLES):
+            if stream.tell() >= len(data):
+                break
+            memo: dict[int, object] = {}
+            pushed: list[object] = [None, None]  # what the last opcodes pushed (strings only)
+            try:
+                for opcode, arg, _ in pickletools.genops(stream):
+                    op = opcode.name
+                    if op in ("FRAME", "PROTO"):  # framing may fall between STACK_GLOBAL's two strings
+                        continue
+                    if op in ("GLOBAL", "INST"):
+                        module, _, name = str(arg).partition(" ")
+                        found.append((module, name))
+                    elif op == "STACK_GLOBAL":
+                        module, name = pushed[-2], pushed[-1]
+                        computed = not (isinstance(module, str) and isinstance(name, str))
+                        found.append(("<computed>", "<name>") if computed else (str(module), str(name)))
+                    if op in ("PUT", "BINPUT", "LONG_BINPUT"):
+                        memo[int(arg)] = pushed[-1]  # type: ignore[arg-type]
+                    elif op == "MEMOIZE":
+                        memo[len(memo)] = pushed[-1]
+                    elif op in ("GET", "BINGET", "LONG_BINGET"):
+                        pushed.append(memo.get(int(arg)))  # type: ignore[arg-type]
+                    else:
+                        pushed.append(arg if op in _STRING_OPS else None)
+                    del pushed[:-2]
+            except Exception:  # not (or no longer) a pickle: torch.load reports what is wrong
+                break
+    return found
+
+
+def _plain_text(exc: BaseException) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # torch bolds part of its message
+
+
+# torch's messages explain how to switch its safety off; the studio never passes that on
+_ADVICE = re.compile(r"weights_only|safe_globals|trust|arbitrary code", re.IGNORECASE)
+
+
+def _reason(exc: BaseException) -> str:
+    """One line from an error, at most 200 characters, without torch's advice to relax loading."""
+    text = _plain_text(exc)
+    inner = re.search(r"WeightsUnpickler error: ([^\n]+)", text)
+    lines = [inner.group(1).strip()] if inner else []
+    lines += [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if not _ADVICE.search(line) and not line.startswith(
+            ("Weights only load failed", "Check the documentation")
+        ):
+            return line[:200]
+    return f"{type(exc).__name__} from torch's weights-only loader"
+
+
+def _clean(name: str) -> str:
+    return name if name.isprintable() and len(name) <= 100 else ascii(name[:100])
 
 
 def flatten(obj: Any, path: Path, prefix: str = "") -> tuple[dict[str, Any], dict[str, Any]]:

@@ -156,3 +156,80 @@ def test_hf_layout_for_a_transformers_folder(tmp_path):
     result = import_checkpoint(tmp_path / "pytorch_model.bin", tmp_path / "clip", hf=True)
     assert result.path == tmp_path / "clip" / "model.safetensors"
     assert load_file(result.path)["text_model.embeddings.token_embedding.weight"].shape == (5, 4)
+
+
+def _touch_on_load(self, state):
+    Path(state["marker"]).touch()  # what loading the pickle would run
+
+
+@pytest.fixture
+def custom_class_checkpoint(tmp_path, monkeypatch):
+    """A checkpoint naming ``labcode.nets.Custom``, a class (and module) that exists only while saving."""
+    import sys
+    import types
+
+    custom = type("Custom", (), {"__module__": "labcode.nets", "__setstate__": _touch_on_load})
+    nets = types.ModuleType("labcode.nets")
+    nets.Custom = custom
+    monkeypatch.setitem(sys.modules, "labcode", types.ModuleType("labcode"))
+    monkeypatch.setitem(sys.modules, "labcode.nets", nets)
+    net = custom()
+    net.marker = str(tmp_path / "pwned")
+    source = tmp_path / "custom.pt"
+    torch.save({"w": torch.ones(2), "net": net}, source)
+    return source
+
+
+def _assert_no_unsafe_advice(err: str) -> None:
+    for advice in ("weights_only=False", "weights_only", "safe_globals", "trust"):
+        assert advice not in err
+
+
+def test_a_custom_class_is_named_without_advice_to_turn_safety_off(custom_class_checkpoint, tmp_path, capsys):
+    code = main(["models", "import", str(custom_class_checkpoint), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "it names the Python object labcode.nets.Custom)" in err
+    _assert_no_unsafe_advice(err)
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "out").exists()
+
+
+def test_every_unsafe_global_is_listed_once_from_the_opcodes(tmp_path):
+    import os
+
+    from studio.models.importer import unsafe_globals
+
+    source = tmp_path / "many.pt"
+    torch.save({"w": torch.ones(1), "a": argparse.Namespace(x=1), "b": argparse.Namespace(y=2),
+                "c": os.getcwd}, source)  # fmt: skip
+    assert set(unsafe_globals(source)) == {"argparse.Namespace", f"{os.getcwd.__module__}.getcwd"}
+    with pytest.raises(FormatError) as caught:
+        import_checkpoint(source, tmp_path / "out")
+    assert str(caught.value).count("argparse.Namespace") == 1
+
+
+def test_protocol_4_stack_globals_are_named_too(tmp_path, capsys):
+    evil, plain = tmp_path / "evil4.pt", tmp_path / "plain4.pt"
+    torch.save({"w": torch.ones(1), "args": argparse.Namespace(lr=0.1)}, evil, pickle_protocol=4)
+    torch.save({"w": torch.ones(1)}, plain, pickle_protocol=4)
+    assert main(["models", "import", str(evil), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "it names the Python object argparse.Namespace)" in err and "torch._utils" not in err
+    assert main(["models", "import", str(plain), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "protocol 2" in err
+    _assert_no_unsafe_advice(err)
+
+
+def test_torchs_own_refusal_is_named_without_its_advice(
+    custom_class_checkpoint, tmp_path, monkeypatch, capsys
+):
+    """Should the opcode listing miss a global, torch's refusal names it; its advice is dropped."""
+    from studio.models import importer
+
+    monkeypatch.setattr(importer, "unsafe_globals", lambda path: [])
+    assert main(["models", "import", str(custom_class_checkpoint), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "labcode.nets.Custom" in err
+    _assert_no_unsafe_advice(err)
+    assert not (tmp_path / "pwned").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,11 @@ def _obj(path: Path, offset: tuple[float, float, float] = (0, 0, 0), faces: bool
     if faces:
         text += "usemtl skin\nf 1/1 2/2 3/3 4/4\n"
     path.write_text(text)
+
+
+def _listing(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file in ``folder`` (hidden ones too) with its size and modification time."""
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()}
 
 
 @pytest.fixture
@@ -52,9 +58,11 @@ def test_names_halves_missing_and_unknown(folder):
 
 
 def test_second_load_reads_the_cache_and_edits_invalidate_it(folder, monkeypatch):
+    before = _listing(folder)
     with pytest.warns(RigWarning):
         first = load_obj_rig(folder)
-    assert list((folder / "..").glob("cache/rigs/*.npz")) or list(folder.glob(".studio-rig-*.npz"))
+    assert len(list((folder / "..").glob("cache/rigs/myrig-*.npz"))) == 1
+    assert _listing(folder) == before  # the rig folder is an input: nothing is written into it
 
     def refuse(_folder):
         raise AssertionError("parsed the OBJs again instead of reading the cache")
@@ -92,3 +100,58 @@ def test_real_ict_rig(ict_rig):
     moved = np.linalg.norm(blink - rig.neutral, axis=1) > 0.05
     assert rig.neutral[moved, 0].mean() > 1.0  # the left lid (+x) moves
     assert not moved[rig.eye_vertices[0]].any()  # ICT shapes never move the eyeball
+
+
+@pytest.fixture
+def read_only_folder(folder):
+    """The rig folder with no write bits (root could still write: the test compares listings)."""
+    for path in folder.iterdir():
+        path.chmod(0o444)
+    folder.chmod(0o555)
+    yield folder
+    folder.chmod(0o755)
+
+
+def test_a_read_only_rig_folder_loads_from_the_cache_root_and_stays_untouched(read_only_folder, tmp_path):
+    before = _listing(read_only_folder)
+    with pytest.warns(RigWarning):
+        first = load_obj_rig(read_only_folder)
+    second = load_obj_rig(read_only_folder)  # from the cache: no warnings this time
+    np.testing.assert_array_equal(first.deltas, second.deltas)
+    assert list((tmp_path / "cache" / "rigs").glob("myrig-*.npz"))
+    assert _listing(read_only_folder) == before
+
+
+def test_a_read_only_rig_folder_renders(gl, read_only_folder):
+    from renderers.pipeline import Stage, frames_for
+    from studio.motion import ARKIT_CHANNELS, MotionClip
+
+    before = _listing(read_only_folder)
+    with pytest.warns(RigWarning):
+        rig = load_obj_rig(read_only_folder)
+    clip = MotionClip(np.repeat(weights(browInnerUp=1.0), 2, axis=0), 30.0, "arkit", ARKIT_CHANNELS)
+    frames = list(frames_for(clip, rig, Stage(size=64)))
+    assert len(frames) == 2 and frames[0].shape == (64, 64, 3) and frames[0].any()
+    assert _listing(read_only_folder) == before
+
+
+def test_an_unwritable_cache_root_still_loads(folder, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache root should be")
+    monkeypatch.setenv("STUDIO_CACHE_DIR", str(blocker))
+    with pytest.warns(RigWarning):
+        rig = load_obj_rig(folder)
+    assert rig.faces.shape == (2, 3) and blocker.read_text().startswith("a file")
+    assert not [p for p in folder.iterdir() if p.name.startswith(".") or "tmp" in p.name]
+
+
+def test_two_folders_of_the_same_name_never_share_a_cache(folder, tmp_path):
+    other = tmp_path / "elsewhere" / "myrig"
+    other.mkdir(parents=True)
+    for path in folder.iterdir():  # the same names, sizes and times: only the path differs
+        other.joinpath(path.name).write_bytes(path.read_bytes())
+        os.utime(other / path.name, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns))
+    for rig in (folder, other):
+        with pytest.warns(RigWarning):
+            load_obj_rig(rig)
+    assert len(list((tmp_path / "cache" / "rigs").glob("myrig-*.npz"))) == 2
