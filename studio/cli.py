@@ -1,7 +1,8 @@
 """``python -m studio``: the command line. Each command is a small function over studio calls.
 
 A problem with the user's input (a bad file, a wrong option) prints one line on stderr and
-exits with code 2; a traceback means a bug in the studio.
+exits with code 2, and nothing else: Python warnings raised on the way (numpy, pandas) are
+held back and shown only when the command succeeds. A traceback means a bug in the studio.
 
 Other packages add commands by listing a module in :data:`COMMAND_MODULES`; the module has
 ``register(subparsers)`` that adds its parser and sets ``run=`` to a function taking the
@@ -13,11 +14,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
+from studio.config import ConfigError
 from studio.formats import WRITE_FORMATS, FormatError, read_clip, write_clip
+from studio.formats.errors import one_line
 from studio.motion import ClipError
 
 COMMAND_MODULES: tuple[str, ...] = (
@@ -35,8 +39,18 @@ class UsageError(Exception):
     """A user mistake the CLI reports in one line (exit code 2)."""
 
 
+def max_frames() -> int:
+    """The frame cap (``STUDIO_MAX_FRAMES``) every command reading clips applies."""
+    from studio.config import StudioConfig
+
+    try:
+        return StudioConfig.from_env().max_frames
+    except ValueError as exc:  # a malformed setting is the user's, reported in one line
+        raise UsageError(str(exc)) from None
+
+
 def cmd_info(args: argparse.Namespace) -> int:
-    loaded = read_clip(args.file, fps=args.fps)
+    loaded = read_clip(args.file, fps=args.fps, max_frames=max_frames())
     clip = loaded.clip
     measured = clip.meta.get("measured_fps")
     rate = f"{clip.fps:g} fps"
@@ -61,8 +75,16 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    loaded = read_clip(args.input, fps=args.input_fps)
-    clip = loaded.clip.resample(args.fps) if args.fps else loaded.clip
+    limit = max_frames()
+    if args.fps is not None and not (np.isfinite(args.fps) and 0 < args.fps <= 1000):
+        raise UsageError(f"--fps must be a rate in (0, 1000], got {args.fps:g}")
+    loaded = read_clip(args.input, fps=args.input_fps, max_frames=limit)
+    clip = loaded.clip
+    if args.fps is not None:
+        wanted = clip.n_frames * args.fps / clip.fps
+        if wanted > limit:
+            raise UsageError(f"--fps {args.fps:g} would make {wanted:.0f} frames (the limit is {limit})")
+        clip = clip.resample(args.fps)
     try:
         fmt = write_clip(clip, args.output, args.format)
     except ValueError as exc:
@@ -96,11 +118,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    held: list[warnings.WarningMessage] = []
     try:
-        return int(args.run(args))
-    except (FormatError, ClipError, UsageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        with warnings.catch_warnings(record=True) as held:
+            code = int(args.run(args))
+    except (FormatError, ClipError, UsageError, ConfigError, OSError) as exc:
+        # ConfigError: a bad setting in the environment; OSError: unwritable output, full disk
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 2
-    except OSError as exc:  # unwritable output, full disk: the user's environment, not a bug
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except BaseException:  # a bug or Ctrl-C: what was held back may help, show it first
+        _show(held)
+        raise
+    _show(held)
+    return code
+
+
+def _show(held: list[warnings.WarningMessage]) -> None:
+    for w in held:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)

@@ -132,8 +132,12 @@ class NameMap:
     duplicates: tuple[str, ...]
 
     def apply(self, values: np.ndarray) -> np.ndarray:
-        """``(T, K)`` source values -> ``(T, 61) float32`` in canonical order."""
-        return (np.asarray(values, np.float64) @ self.matrix).astype(np.float32)
+        """``(T, K)`` source values -> ``(T, 61) float32`` in canonical order.
+
+        Values beyond float32 range become ±inf (without a warning): callers check the range.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            return (np.asarray(values, np.float64) @ self.matrix).astype(np.float32)
 
 
 def arkit_name_map(names: Sequence[str]) -> NameMap:
@@ -274,6 +278,10 @@ def matrix_to_rotation_6d(matrix: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
+# No resampled clip needs more frames than this (STUDIO_MAX_FRAMES tops out at 10 million too).
+MAX_RESAMPLED_FRAMES = 10_000_000
+
+
 class ClipError(ValueError):
     """A MotionClip was built from values that break its contract."""
 
@@ -294,7 +302,8 @@ class MotionClip:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        values = np.array(self.values, dtype=np.float32, copy=True)
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond float32 range: inf, refused below
+            values = np.array(self.values, dtype=np.float32, copy=True)
         if values.ndim != 2:
             raise ClipError(f"values must be 2-D (frames, channels), got shape {values.shape}")
         if values.shape[0] < 1:
@@ -305,7 +314,10 @@ class MotionClip:
         if not np.all(np.isfinite(values)):
             frame, column = np.argwhere(~np.isfinite(values))[0]
             raise ClipError(f"non-finite value at frame {frame}, channel {channels[column]!r}")
-        fps = float(self.fps)
+        try:
+            fps = float(self.fps)
+        except (TypeError, ValueError, OverflowError):
+            fps = float("nan")
         if not (np.isfinite(fps) and 0 < fps <= 1000):
             raise ClipError(f"fps must be in (0, 1000], got {self.fps}")
         if self.space == "arkit":
@@ -348,12 +360,18 @@ class MotionClip:
         raise ``ClipError`` unless ``allow_missing`` (they are then zero and listed in
         ``meta["missing_channels"]``). FLAME columns are reordered into layout order.
         """
-        values = np.asarray(values, dtype=np.float32)
+        if space not in ("arkit", "flame"):  # an unknown space is an error, never read as ARKit
+            raise ClipError(f"space must be 'arkit' or 'flame', got {space!r}")
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond float32 range: inf, refused later
+            values = np.asarray(values, dtype=np.float32)
         meta = dict(meta or {})
         if values.ndim != 2 or values.shape[1] != len(names):
             raise ClipError(f"values shape {values.shape} does not match {len(names)} names")
         if space == "flame":
-            layout = FlameLayout.from_channels(list(names))
+            try:
+                layout = FlameLayout.from_channels(list(names))
+            except ValueError as exc:  # e.g. more than 300 expression channels
+                raise ClipError(str(exc)) from None
             order = [list(names).index(c) for c in layout.channels]
             return cls(values[:, order], fps, "flame", layout.channels, meta)
         name_map = arkit_name_map(names)
@@ -443,9 +461,14 @@ class MotionClip:
         axis-angle and 6D poses are slerped. A static (single-frame) clip only changes its rate.
         """
         fps = float(fps)
+        if not (np.isfinite(fps) and 0 < fps <= 1000):
+            raise ClipError(f"fps must be in (0, 1000], got {fps:g}")
         if abs(fps - self.fps) < 1e-9:
             return self
-        n_out = max(1, round(self.n_frames * fps / self.fps))
+        wanted = self.n_frames * fps / self.fps
+        if not wanted <= MAX_RESAMPLED_FRAMES:  # also catches inf from a tiny source rate
+            raise ClipError(f"resampling {self!r} to {fps:g} fps would make {wanted:.3g} frames")
+        n_out = max(1, round(wanted))
         src_t = np.arange(self.n_frames) / self.fps
         dst_t = np.minimum(np.arange(n_out) / fps, src_t[-1])
         if self.n_frames == 1:

@@ -58,3 +58,56 @@ def test_explore_data_folders_come_from_the_environment(tmp_path):
     assert StudioConfig.from_env({}).data_dirs == StudioConfig.data_dirs
     joined = os.pathsep.join([str(tmp_path / "a"), str(tmp_path / "b")])
     assert StudioConfig.from_env({"STUDIO_DATA_DIRS": joined}).data_dirs == (tmp_path / "a", tmp_path / "b")
+
+
+def test_one_cache_root_from_the_environment(monkeypatch, tmp_path):
+    from studio.config import PROJECT_ROOT, cache_dir
+
+    monkeypatch.setenv("STUDIO_CACHE_DIR", str(tmp_path / "mine"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("STUDIO_CACHE_DIR")
+    assert cache_dir() == tmp_path / "xdg" / "expression-studio"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/path")  # invalid per the XDG spec: ignored
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "expression-studio"
+    assert PROJECT_ROOT not in cache_dir().parents
+
+
+def test_every_cache_lives_under_the_one_root(monkeypatch, tmp_path):
+    from renderers import obj_rig
+    from studio.analysis.embeddings import default_cache_dir
+    from studio.config import cache_dir
+
+    monkeypatch.setenv("STUDIO_CACHE_DIR", str(tmp_path))
+    assert default_cache_dir().parent == cache_dir() == tmp_path
+    assert obj_rig._cache_path(tmp_path / "rig", "k").is_relative_to(tmp_path / "rigs")
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "value", "problem"),
+    [
+        (["-m", "studio", "models", "list"], "STUDIO_STUDY_SECRET", "short", "must be at least"),
+        (["app.py"], "STUDIO_ADMIN_TOKEN", "abc", "must be at least"),  # the server's start-up
+        (["-m", "studio.server"], "STUDIO_PORT", "http", "must be an integer"),
+    ],
+)
+def test_a_bad_setting_at_start_up_is_one_line_and_exit_2(command, name, value, problem):
+    import os
+    import subprocess
+    import sys
+
+    from studio.config import PROJECT_ROOT
+
+    env = {**os.environ, name: value}
+    result = subprocess.run([sys.executable, *command], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"error: {name} {problem}")
+
+
+def test_a_weak_secret_in_a_given_mapping_is_a_config_error():
+    from studio.config import ConfigError
+
+    with pytest.raises(ConfigError, match="STUDIO_ADMIN_TOKEN"):
+        StudioConfig.from_env({"STUDIO_ADMIN_TOKEN": "abc"})

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -187,3 +189,21 @@ def test_concatenate_requires_matching_clips():
     assert concatenate([a, b]).n_frames == 15
     with pytest.raises(ClipError):
         concatenate([a, b.resample(30)])
+
+
+def test_bad_input_is_a_clip_error_without_warnings():
+    names = list(ARKIT_CHANNELS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow warning would raise here
+        with pytest.raises(ClipError, match="space must be 'arkit' or 'flame'"):
+            MotionClip.from_named(np.zeros((2, 61)), names, 30, "smpl")  # was read as ARKit
+        with pytest.raises(ClipError, match=r"n_expression must be in 1\.\.300"):
+            MotionClip.from_named(np.zeros((2, 301)), [f"expr_{i:03d}" for i in range(301)], 30, "flame")
+        with pytest.raises(ClipError, match="non-finite value"):
+            MotionClip(np.full((2, 61), 1e300), 30, "arkit", ARKIT_CHANNELS)
+        clip = MotionClip.zeros(10, 30)
+        for fps in (float("inf"), float("nan"), 0.0, -1.0, 1e4):
+            with pytest.raises(ClipError, match="fps must be in"):
+                clip.resample(fps)
+        with pytest.raises(ClipError, match="would make"):
+            MotionClip.zeros(10, 1e-6).resample(30)

@@ -15,11 +15,12 @@ Every reader raises :class:`FormatError` (file, place, problem) and never return
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from studio.formats.arrays import read_npz, write_flame_npz, write_npz
 from studio.formats.dataset import Dataset, DatasetItem, read_dataset, write_dataset
-from studio.formats.errors import DEFAULT_MAX_FRAMES, FormatError, LoadedClip
+from studio.formats.errors import DEFAULT_MAX_FRAMES, FormatError, LoadedClip, check_length, check_rate
 from studio.formats.keyframeface import (
     keyframes_to_clip,
     parse_keyframe_answer,
@@ -27,11 +28,13 @@ from studio.formats.keyframeface import (
     write_keyframe_csv,
 )
 from studio.formats.livelink import read_livelink_csv, write_livelink_csv
+from studio.formats.paths import resolve_inside, stat_or_none
+from studio.formats.text import MAX_SMALL_FILE_BYTES, read_text
 from studio.motion import MotionClip
 
 __all__ = [
     "DEFAULT_MAX_FRAMES", "Dataset", "DatasetItem", "FormatError", "LoadedClip", "clip_format",
-    "read_clip", "read_dataset", "write_clip", "write_dataset",
+    "read_clip", "read_dataset", "resolve_inside", "write_clip", "write_dataset",
 ]  # fmt: skip
 
 WRITE_FORMATS = {
@@ -58,37 +61,45 @@ def clip_format(path: str | Path) -> str:
 
 def _sniff_keyframe_csv(path: Path) -> bool:
     try:
-        with path.open(encoding="utf-8-sig") as handle:
-            return handle.readline().strip().lower().startswith("keyframe")
-    except (OSError, UnicodeDecodeError):
+        with path.open(encoding="utf-8-sig", errors="replace") as handle:
+            return handle.readline(256).strip().lower().startswith("keyframe")
+    except OSError:
         return False
 
 
 def read_clip(path: str | Path, *, max_frames: int = DEFAULT_MAX_FRAMES,
               fps: float | None = None) -> LoadedClip:  # fmt: skip
-    """Read any clip file the studio knows. ``fps`` overrides a file without its own rate."""
+    """Read any clip file the studio knows. ``fps`` overrides a file without its own rate.
+
+    Raises :class:`FormatError` (never anything else) for any problem with the file; a clip
+    with more than ``max_frames`` frames, or lasting longer than that many frames at 10 fps, is
+    refused, and no reader allocates more than such a clip needs.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise FormatError(path, "no such file")
+    found = stat_or_none(path)
+    if found is None or not stat.S_ISREG(found.st_mode):  # a folder, a FIFO, a device: not read
+        raise FormatError(path, "no such file" if found is None else "not a regular file")
+    if fps is not None:
+        check_rate(path, fps, "the requested rate")
     kind = clip_format(path)
     if kind == "livelink" and _sniff_keyframe_csv(path):
         kind = "keyframes"
     if kind == "livelink":
         return read_livelink_csv(path, max_frames=max_frames)
     if kind == "keyframes":
-        return read_keyframe_csv(path, fps=fps or 30.0)
+        return read_keyframe_csv(path, fps=fps or 30.0, max_frames=max_frames)
     if kind == "npz":
         return read_npz(path, max_frames=max_frames, fps=fps)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FormatError(path, f"cannot read: {exc}") from None
-    answer = parse_keyframe_answer(text)
+    answer = parse_keyframe_answer(read_text(path, max_bytes=MAX_SMALL_FILE_BYTES))
     if answer.problems:
         raise FormatError(path, answer.problems[0])
     if not answer.names:
         raise FormatError(path, "no keyframes in the answer")
-    clip = keyframes_to_clip(answer.values, fps=fps or 30.0)
+    try:
+        clip = keyframes_to_clip(answer.values, fps=fps or 30.0, max_frames=max_frames)
+    except ValueError as exc:
+        raise FormatError(path, str(exc)) from None
+    check_length(path, clip, max_frames)
     meta = {**clip.meta, "source": str(path), "format": "answer"}
     return LoadedClip(clip.replace(meta=meta), str(path), "answer")
 

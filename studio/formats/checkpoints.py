@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,28 @@ import numpy as np
 import yaml
 
 from studio.formats.errors import FormatError
+from studio.formats.paths import stat_or_none
+from studio.formats.text import TextError, loads_json, read_text
 
 CONFIG_KEY = "studio_config"
+# A models config lists a few models: a few kilobytes (64 kB is ~800 models). The YAML parser is
+# pure Python (tens of kB/s on dense flow mappings), so the cap also bounds the time it takes.
+MAX_CONFIG_BYTES = 64 * 1024
+# PyYAML's scanner does work proportional to the flow nesting depth for every token: deeply
+# nested [ and { make parsing quadratic. A config needs a few levels.
+MAX_FLOW_DEPTH = 32
+
+
+def _bracket_depth(text: str) -> int:
+    """Deepest running count of ``[``/``{`` over ``]``/``}``, brackets in strings included.
+
+    Counting every bracket can only overestimate the real flow depth, never miss it; a config
+    whose strings hold dozens of unbalanced brackets is refused too.
+    """
+    codes = np.frombuffer(text.encode("utf-8", "surrogatepass"), np.uint8)
+    step = np.isin(codes, np.frombuffer(b"[{", np.uint8)).astype(np.int32)
+    step -= np.isin(codes, np.frombuffer(b"]}", np.uint8)).astype(np.int32)
+    return int(np.cumsum(step).max(initial=0))
 
 
 class CheckpointError(FormatError):
@@ -62,7 +83,11 @@ def read_checkpoint(path: str | Path, expected_sha256: str | None = None) -> Che
     from safetensors import SafetensorError, safe_open
 
     path = Path(path)
-    if not path.is_file():
+    try:
+        found = stat_or_none(path)
+    except FormatError as exc:
+        raise CheckpointError(path, exc.problem) from None
+    if found is None or not stat.S_ISREG(found.st_mode):
         raise CheckpointError(path, "checkpoint file not found")
     if path.suffix != ".safetensors":
         raise CheckpointError(path, "checkpoints must be .safetensors (pickled formats are never loaded)")
@@ -79,24 +104,37 @@ def read_checkpoint(path: str | Path, expected_sha256: str | None = None) -> Che
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 - not a dict
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(path, f"not a readable safetensors file: {exc}") from None
+    if CONFIG_KEY not in metadata:
+        raise CheckpointError(path, f"no studio config in the safetensors metadata ({CONFIG_KEY})")
     try:
-        config = json.loads(metadata[CONFIG_KEY])
-    except (KeyError, json.JSONDecodeError):
-        raise CheckpointError(path, f"no studio config in the safetensors metadata ({CONFIG_KEY})") from None
+        config = loads_json(metadata[CONFIG_KEY])
+    except TextError as exc:
+        raise CheckpointError(path, f"the studio config in the metadata is not valid: {exc}") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(path, "the studio config in the metadata is not a JSON object")
     return Checkpoint(path, actual, config, tensors)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file into a dict."""
+    """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file into a dict.
+
+    The file must be UTF-8 and small (a config is kilobytes); nesting deep enough to exhaust
+    the parsers' recursion, or a value their constructors refuse (``2020-13-45``), is a
+    :class:`FormatError` like any syntax error.
+    """
     path = Path(path)
+    text = read_text(path, max_bytes=MAX_CONFIG_BYTES)
+    kind = "TOML" if path.suffix == ".toml" else "YAML"
+    if kind == "YAML" and _bracket_depth(text) > MAX_FLOW_DEPTH:
+        raise FormatError(path, f"not valid YAML: brackets nested more than {MAX_FLOW_DEPTH} levels deep")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FormatError(path, f"cannot read: {exc}") from None
-    try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        raise FormatError(path, f"not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {exc}") from None
+        # the pure-Python SafeLoader on purpose: libyaml's CSafeLoader is faster but crashes the
+        # process (SIGSEGV) on deeply nested input, where this one raises RecursionError
+        data = tomllib.loads(text) if kind == "TOML" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, ValueError, TypeError) as exc:
+        raise FormatError(path, f"not valid {kind}: {exc}") from None
+    except RecursionError:  # both parsers recurse once per nesting level
+        raise FormatError(path, f"not valid {kind}: nested too deeply") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

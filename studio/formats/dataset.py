@@ -20,16 +20,29 @@ from __future__ import annotations
 import csv
 import json
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studio.formats.errors import FormatError
+from studio.formats.errors import FormatError, quote
+from studio.formats.paths import resolve_inside, stat_or_none
+from studio.formats.text import (
+    MAX_INDEX_FILE_BYTES,
+    MAX_SMALL_FILE_BYTES,
+    TextError,
+    checked_lines,
+    loads_json,
+    open_text,
+    read_text,
+)
 from studio.motion import MotionClip
 
 SPLITS = ("train", "val", "test")
-_ID = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
+_ID = re.compile(r"[A-Za-z0-9_\-]{1,128}\Z")
 CLIP_SUFFIXES = (".csv", ".npz", ".npy", ".keyframes.csv")
+SPACES = ("arkit", "flame")
+MAX_NAME_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -62,17 +75,22 @@ class Dataset:
 
 
 def read_dataset(root: str | Path) -> Dataset:
-    """Index a dataset folder, checking that every listed clip exists. Raises FormatError."""
+    """Index a dataset folder, checking that every listed clip exists. Raises FormatError.
+
+    Every file is looked up inside ``root``: an entry (or a symlink) that leads out of the
+    folder is refused, naming the entry. Index files must be UTF-8 (a BOM is fine).
+    """
     root = Path(root)
-    if not root.is_dir():
+    found = stat_or_none(root)
+    if found is None or not stat.S_ISDIR(found.st_mode):
         raise FormatError(root, "not a folder")
     info = _read_info(root)
     prompts_path = root / "prompts.csv"
-    if not prompts_path.is_file():
+    if not resolve_inside(root, "prompts.csv").is_file():
         raise FormatError(root, "no prompts.csv (see the dataset layout in the README)")
     rows = _read_prompts(prompts_path)
     splits = _read_splits(root, set(rows))
-    clip_files = _index_clip_files(root / "clips")
+    clip_files = _index_clip_files(root)
     items = []
     for item_id, (prompt, labels) in rows.items():
         path = clip_files.get(item_id)
@@ -84,21 +102,28 @@ def read_dataset(root: str | Path) -> Dataset:
 
 def _read_info(root: Path) -> dict[str, object]:
     path = root / "dataset.json"
-    if not path.exists():
+    if not resolve_inside(root, "dataset.json").exists():
         return {}
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        info = loads_json(read_text(path, max_bytes=MAX_SMALL_FILE_BYTES))
+    except TextError as exc:
         raise FormatError(path, f"not valid JSON: {exc}") from None
     if not isinstance(info, dict):
         raise FormatError(path, "must hold a JSON object")
+    name = info.get("name")
+    if name is not None and not (isinstance(name, str) and 0 < len(name) <= MAX_NAME_CHARS):
+        raise FormatError(path, f"'name' must be a text of 1..{MAX_NAME_CHARS} characters", "key 'name'")
+    space = info.get("space")
+    if space is not None and space not in SPACES:
+        raise FormatError(path, f"'space' must be 'arkit' or 'flame', got {quote(space)}", "key 'space'")
     return info
 
 
 def _read_prompts(path: Path) -> dict[str, tuple[str, dict[str, str]]]:
+    handle = open_text(path)
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
+        with handle:
+            reader = csv.DictReader(checked_lines(handle))
             if not reader.fieldnames or not {"id", "prompt"} <= set(reader.fieldnames):
                 raise FormatError(path, "needs 'id' and 'prompt' columns", "header")
             rows: dict[str, tuple[str, dict[str, str]]] = {}
@@ -106,31 +131,42 @@ def _read_prompts(path: Path) -> dict[str, tuple[str, dict[str, str]]]:
                 line = reader.line_num
                 item_id = (row.get("id") or "").strip()
                 if not _ID.match(item_id):
-                    raise FormatError(path, f"bad id {item_id!r} (letters, digits, - and _)", f"line {line}")
+                    raise FormatError(path, _bad_id(item_id), f"line {line}")
                 if item_id in rows:
                     raise FormatError(path, f"id {item_id!r} appears twice", f"line {line}")
                 prompt = (row.get("prompt") or "").strip()
                 if not prompt:
                     raise FormatError(path, "empty prompt", f"line {line}")
-                labels = {k: v for k, v in row.items() if k not in ("id", "prompt") and k}
+                # a row longer than the header files its extra cells under None: not a label
+                labels = {
+                    k: v or "" for k, v in row.items() if isinstance(k, str) and k not in ("", "id", "prompt")
+                }
                 rows[item_id] = (prompt, labels)
-    except (UnicodeDecodeError, csv.Error) as exc:
+    except (TextError, csv.Error) as exc:
         raise FormatError(path, f"not a readable CSV: {exc}") from None
     if not rows:
         raise FormatError(path, "no prompts")
     return rows
 
 
+def _bad_id(item_id: str) -> str:
+    return f"bad id {quote(item_id)} (1..128 letters, digits, - and _)"
+
+
 def _read_splits(root: Path, known: set[str]) -> dict[str, str]:
     assigned: dict[str, str] = {}
     for split in SPLITS:
-        path = root / "splits" / f"{split}.txt"
-        if not path.exists():
+        relative = f"splits/{split}.txt"
+        if not resolve_inside(root, relative).exists():
             continue
-        for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        path = root / relative
+        lines = read_text(path, max_bytes=MAX_INDEX_FILE_BYTES).splitlines()
+        for line, text in enumerate(lines, 1):
             item_id = text.strip()
             if not item_id:
                 continue
+            if not _ID.match(item_id):
+                raise FormatError(path, _bad_id(item_id), f"line {line}")
             if item_id not in known:
                 raise FormatError(path, f"id {item_id!r} is not in prompts.csv", f"line {line}")
             if item_id in assigned:
@@ -139,14 +175,22 @@ def _read_splits(root: Path, known: set[str]) -> dict[str, str]:
     return assigned
 
 
-def _index_clip_files(folder: Path) -> dict[str, Path]:
-    if not folder.is_dir():
+def _index_clip_files(root: Path) -> dict[str, Path]:
+    folder = root / "clips"
+    if not resolve_inside(root, "clips").is_dir():
         raise FormatError(folder, "no clips/ folder")
     found: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        raise FormatError(folder, f"cannot list: {exc.strerror or exc}") from None
+    for path in entries:
         name = path.name
         suffix = next((s for s in sorted(CLIP_SUFFIXES, key=len, reverse=True) if name.endswith(s)), None)
-        if suffix and path.is_file():
+        if suffix is None:
+            continue
+        # a clip file, or a symlink, that leads out of the dataset is refused, not skipped
+        if resolve_inside(root, Path("clips") / name).is_file():
             found.setdefault(name[: -len(suffix)], path)
     return found
 

@@ -32,7 +32,16 @@ from pathlib import Path
 import numpy as np
 
 from studio.formats.arrays import check_arkit_range
-from studio.formats.errors import FormatError, LoadedClip
+from studio.formats.errors import (
+    DEFAULT_MAX_FRAMES,
+    FormatError,
+    LoadedClip,
+    check_length,
+    check_rate,
+    quote,
+    shorten,
+)
+from studio.formats.text import TextError, checked_lines, loads_json, open_text, parse_float
 from studio.motion import (
     ARKIT_BLENDSHAPES,
     ARKIT_CHANNELS,
@@ -41,6 +50,7 @@ from studio.motion import (
     ROTATION_RANGE,
     MotionClip,
     arkit_name_map,
+    arkit_out_of_range,
     livelink_name,
 )
 
@@ -52,9 +62,12 @@ SYSTEM_PROMPT = (
     "in [0, 1]; HeadYaw, HeadPitch, HeadRoll and the eye rotations lie in [-1, 1]."
 )
 SECTIONS = ("Keyframe Description Sequence", "Background", "Emotion", "Task Instruction")
-KEYFRAME_KEY = re.compile(r"^Keyframe_(\d+)$")
+KEYFRAME_KEY = re.compile(r"Keyframe_(\d{1,6})\Z", re.ASCII)
 SECONDS_PER_KEYFRAME = 1.0  # default spacing when a script gives no keyframe times
 MAX_KEYFRAMES = 64
+# A keyframe names 61 channels (split halves make a few more); far more names is not an answer.
+MAX_NAMES_PER_KEYFRAME = 256
+MAX_COLUMNS = 1024
 
 
 @dataclass(frozen=True)
@@ -104,7 +117,8 @@ def format_user_message(script: KeyframeScript, keyframe: int | None = None) -> 
 def parse_user_message(text: str) -> KeyframeScript:
     """Inverse of :func:`format_user_message`; tolerant of headings (``###``) and bullets."""
     pattern = "|".join(re.escape(s) for s in SECTIONS)
-    pieces = re.split(rf"^\W*({pattern})\W*:?\s*", text, flags=re.MULTILINE | re.IGNORECASE)
+    # [^\w\n] rather than \W: a run of blank lines must not be rescanned from every line (quadratic)
+    pieces = re.split(rf"^[^\w\n]*({pattern})[^\w\n]*:?[^\S\n]*", text, flags=re.MULTILINE | re.IGNORECASE)
     sections = {name.lower(): body.strip() for name, body in zip(pieces[1::2], pieces[2::2], strict=True)}
     raw = sections.get(SECTIONS[0].lower())
     if raw is None:
@@ -122,16 +136,18 @@ def parse_user_message(text: str) -> KeyframeScript:
 def parse_keyframe_answer(text: str) -> KeyframeAnswer:
     """Parse ``{"Keyframe_x": {name: value, ...}}``; collect every problem, keep what is valid.
 
-    A single surrounding markdown code fence is stripped; nothing else is repaired.
+    A single surrounding markdown code fence is stripped; nothing else is repaired. More than
+    :data:`MAX_KEYFRAMES` keyframes, or JSON nested deeper than a few levels, is one problem.
     """
-    stripped = re.sub(r"^\s*```(?:json)?\s*|\s*```\s*$", "", text)
+    empty = np.zeros((0, N_ARKIT), np.float32)
     try:
-        data = json.loads(stripped)
-    except json.JSONDecodeError as exc:
-        return KeyframeAnswer((), np.zeros((0, N_ARKIT), np.float32), (f"invalid JSON: {exc}",))
+        data = loads_json(_strip_fence(text))
+    except TextError as exc:
+        return KeyframeAnswer((), empty, (str(exc),))
     if not isinstance(data, dict):
-        return KeyframeAnswer((), np.zeros((0, N_ARKIT), np.float32),
-                              ("the answer is not a JSON object",))  # fmt: skip
+        return KeyframeAnswer((), empty, ("the answer is not a JSON object",))
+    if len(data) > MAX_KEYFRAMES:
+        return KeyframeAnswer((), empty, (f"{len(data)} keyframes; at most {MAX_KEYFRAMES}",))
     names, rows, problems = [], [], []
     for key in sorted(data, key=lambda k: _keyframe_number(k) or 10**9):
         row, problem = _parse_keyframe(key, data[key])
@@ -144,6 +160,18 @@ def parse_keyframe_answer(text: str) -> KeyframeAnswer:
     return KeyframeAnswer(tuple(names), values, tuple(problems))
 
 
+def _strip_fence(text: str) -> str:
+    """``text`` without one surrounding markdown code fence (string methods: linear time)."""
+    stripped = text.strip()
+    if stripped.startswith("```"):
+        stripped = stripped[3:]
+        if stripped.startswith("json"):
+            stripped = stripped[4:]
+    if stripped.endswith("```"):
+        stripped = stripped[:-3]
+    return stripped
+
+
 def _keyframe_number(key: str) -> int | None:
     match = KEYFRAME_KEY.match(key)
     return int(match.group(1)) if match else None
@@ -151,17 +179,21 @@ def _keyframe_number(key: str) -> int | None:
 
 def _parse_keyframe(key: str, body: object) -> tuple[np.ndarray | None, str | None]:
     if _keyframe_number(key) is None:
-        return None, f"{key}: not a Keyframe_<n> key"
+        return None, f"{shorten(key)}: not a Keyframe_<n> key"
     if not isinstance(body, dict):
         return None, f"{key}: expected an object of coefficients"
+    if len(body) > MAX_NAMES_PER_KEYFRAME:
+        return None, f"{key}: {len(body)} names; a keyframe has 61"
     numbers = {}
     for name, value in body.items():
         if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
-            return None, f"{key}: {name} is not a finite number ({value!r})"
+            return None, f"{key}: {shorten(str(name))} is not a finite number ({shorten(repr(value))})"
         numbers[name] = float(value)
     name_map = arkit_name_map(list(numbers))
     if name_map.unknown:
-        return None, f"{key}: unknown names {list(name_map.unknown)[:3]}"
+        return None, f"{key}: unknown names {shorten(str(list(name_map.unknown)[:3]), 200)}"
+    if name_map.duplicates:
+        return None, f"{key}: channel given twice: {livelink_name(name_map.duplicates[0])}"
     if name_map.missing:
         missing = [livelink_name(n) for n in name_map.missing]
         return None, f"{key}: missing {len(missing)} names ({', '.join(missing[:3])}...)"
@@ -185,29 +217,41 @@ def keyframes_to_clip(
     times_s: Sequence[float] | None = None,
     start_from_neutral: bool = True,
     hold_s: float = 0.5,
+    max_frames: int = DEFAULT_MAX_FRAMES,
 ) -> MotionClip:
     """Eased interpolation of ``keyframes (K, 61)`` into an ARKit clip at ``fps``.
 
     Keyframe ``k`` sits at ``times_s[k]`` (default ``(k + 1) * SECONDS_PER_KEYFRAME``); the clip
     starts from the neutral face at t = 0 when ``start_from_neutral`` (so a one-keyframe script
     still moves), eases between neighbours with ``(1 - cos(pi u)) / 2`` and holds the last pose
-    for ``hold_s``. ``meta["keyframe_times_s"]`` records the times.
+    for ``hold_s``. ``meta["keyframe_times_s"]`` records the times. Raises ``ValueError`` when
+    the clip would have more than ``max_frames`` frames (checked before anything is allocated).
     """
     keys = np.asarray(keyframes, np.float64).reshape(-1, N_ARKIT)
     if not 1 <= len(keys) <= MAX_KEYFRAMES:
         raise ValueError(f"need 1..{MAX_KEYFRAMES} keyframes, got {len(keys)}")
+    if not (np.isfinite(fps) and 0 < fps <= 1000):
+        raise ValueError(f"fps must be in (0, 1000], got {fps:g}")
     if times_s is None:
         offset = 1 if start_from_neutral else 0
         times = (np.arange(len(keys)) + offset) * SECONDS_PER_KEYFRAME
     else:
         times = np.asarray(times_s, np.float64)
-        if times.shape != (len(keys),) or np.any(np.diff(times) <= 0) or times[0] < 0:
+        if times.shape != (len(keys),) or not np.all(np.isfinite(times)):
+            raise ValueError("keyframe times must be finite numbers, one per keyframe")
+        if np.any(np.diff(times) <= 0) or times[0] < 0:
             raise ValueError("keyframe times must be increasing, non-negative, one per keyframe")
     if start_from_neutral and times[0] > 0:
         anchor_t, anchor_v = np.concatenate([[0.0], times]), np.vstack([np.zeros(N_ARKIT), keys])
     else:
         anchor_t, anchor_v = times, keys
-    n_frames = round((times[-1] + hold_s) * fps) + 1
+    wanted = (times[-1] + hold_s) * fps + 1
+    if not wanted <= max_frames:  # a Time of 1e9 s would ask for gigabytes
+        raise ValueError(
+            f"the last keyframe at {times[-1]:.6g} s makes {wanted:.4g} frames at {fps:g} fps, "
+            f"more than the limit {max_frames}"
+        )
+    n_frames = round(wanted - 1) + 1
     t = np.arange(n_frames) / fps
     segment = np.clip(np.searchsorted(anchor_t, t, side="right") - 1, 0, len(anchor_t) - 1)
     nxt = np.minimum(segment + 1, len(anchor_t) - 1)
@@ -238,17 +282,36 @@ def clip_to_keyframes(clip: MotionClip, max_keyframes: int = 5) -> tuple[np.ndar
     return index / clip.fps, clip.values[index]
 
 
-def read_keyframe_csv(path: str | Path, *, fps: float = 30.0) -> LoadedClip:
-    """Read a keyframe CSV (one row per keyframe) and interpolate it into a clip."""
+def read_keyframe_csv(path: str | Path, *, fps: float = 30.0,
+                      max_frames: int = DEFAULT_MAX_FRAMES) -> LoadedClip:  # fmt: skip
+    """Read a keyframe CSV (one row per keyframe, at most :data:`MAX_KEYFRAMES`) into a clip.
+
+    Numbers are strict decimals; a ``Time`` that would make more than ``max_frames`` frames is
+    refused before the clip is built.
+    """
     path = Path(path)
+    check_rate(path, fps)
+    rows: list[tuple[int, list[str]]] = []
+    handle = open_text(path)
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = [row for row in csv.reader(handle) if any(c.strip() for c in row)]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise FormatError(path, f"cannot read: {exc}") from None
+        with handle:
+            reader = csv.reader(checked_lines(handle))
+            for row in reader:
+                if not any(c.strip() for c in row):
+                    continue
+                if len(row) > MAX_COLUMNS:
+                    where = f"line {reader.line_num}"
+                    raise FormatError(path, f"{len(row)} fields; a keyframe row has 63", where)
+                if len(rows) > MAX_KEYFRAMES:  # the header and MAX_KEYFRAMES rows are already in
+                    raise FormatError(path, f"more than {MAX_KEYFRAMES} keyframes", f"line {reader.line_num}")
+                rows.append((reader.line_num, row))
+    except TextError as exc:
+        raise FormatError(path, str(exc)) from None
+    except csv.Error as exc:
+        raise FormatError(path, f"not a readable CSV: {exc}") from None
     if not rows:
         raise FormatError(path, "empty file")
-    header, body = [c.strip() for c in rows[0]], rows[1:]
+    header, body = [c.strip() for c in rows[0][1]], rows[1:]
     if not header or header[0].lower() != "keyframe":
         raise FormatError(path, "first column must be 'Keyframe'", "header")
     if not body:
@@ -256,29 +319,43 @@ def read_keyframe_csv(path: str | Path, *, fps: float = 30.0) -> LoadedClip:
     has_time = len(header) > 1 and header[1].lower() == "time"
     first = 2 if has_time else 1
     name_map = arkit_name_map(header[first:])
-    if name_map.unknown or name_map.missing:
-        problem = (f"unknown columns {list(name_map.unknown)[:3]}" if name_map.unknown
-                   else f"missing channel(s) {[livelink_name(n) for n in name_map.missing[:5]]}")  # fmt: skip
+    if name_map.unknown or name_map.missing or name_map.duplicates:
+        if name_map.unknown:
+            problem = f"unknown columns {shorten(str(list(name_map.unknown)[:3]), 200)}"
+        elif name_map.missing:
+            problem = f"missing channel(s) {[livelink_name(n) for n in name_map.missing[:5]]}"
+        else:
+            problem = f"channel given twice: {livelink_name(name_map.duplicates[0])}"
         raise FormatError(path, problem, "header")
+    names = header[1:]
     values, times = [], []
-    for line, row in enumerate(body, start=2):
+    for line, row in body:
         if len(row) != len(header):
             raise FormatError(path, f"expected {len(header)} fields, found {len(row)}", f"row {line}")
-        try:
-            numbers = [float(c) for c in row[1:]]
-        except ValueError as exc:
-            raise FormatError(path, f"non-numeric value ({exc})", f"row {line}") from None
-        if not np.all(np.isfinite(numbers)):
-            raise FormatError(path, "NaN or inf", f"row {line}")
+        numbers = []
+        for text, name in zip(row[1:], names, strict=True):
+            try:
+                number = parse_float(text)
+            except TextError as exc:
+                raise FormatError(path, str(exc), f"row {line}, column {quote(name)}") from None
+            if not np.isfinite(number):
+                raise FormatError(path, f"NaN or inf ({quote(text)})", f"row {line}, column {quote(name)}")
+            numbers.append(number)
         if has_time:
             times.append(numbers[0])
         values.append(numbers[first - 1 :])
-    keys = name_map.apply(np.array(values))
+    keys = name_map.apply(np.array(values))  # float32: inf where a value is beyond its range
+    hit = arkit_out_of_range(keys)
+    if hit is not None:  # before interpolating, so that the row can be named
+        k, channel = hit
+        where = f"row {body[k][0]}, channel {livelink_name(ARKIT_CHANNELS[channel])!r}"
+        raise FormatError(path, f"value {keys[k, channel]:.4g} is far outside the channel's range", where)
     try:
-        clip = keyframes_to_clip(keys, fps=fps, times_s=times if has_time else None)
+        clip = keyframes_to_clip(keys, fps=fps, times_s=times if has_time else None, max_frames=max_frames)
     except ValueError as exc:
         raise FormatError(path, str(exc)) from None
     check_arkit_range(path, clip)
+    check_length(path, clip, max_frames)
     meta = {**clip.meta, "source": str(path), "format": "keyframes"}
     return LoadedClip(clip.replace(meta=meta), str(path), "keyframes")
 
@@ -308,28 +385,45 @@ def read_keyframeface_jsonl(path: str | Path) -> list[KeyframeRecord]:
     """Read chat JSONL; a malformed line raises :class:`FormatError` naming the line."""
     path = Path(path)
     records = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FormatError(path, f"cannot read: {exc}") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    handle = open_text(path)
+    with handle:
         try:
-            messages = json.loads(line)["messages"]
-            by_role = {m["role"]: m["content"] for m in messages}
-            script = parse_user_message(by_role["user"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise FormatError(path, f"not a KeyframeFace chat record: {exc}", f"line {number}") from None
-        answer = None
-        if "assistant" in by_role:
-            answer = parse_keyframe_answer(by_role["assistant"])
-            if answer.problems:
-                raise FormatError(path, answer.problems[0], f"line {number}")
-        records.append(KeyframeRecord(script, answer, by_role.get("system", SYSTEM_PROMPT)))
+            for number, line in enumerate(checked_lines(handle), 1):
+                if line.strip():
+                    records.append(_chat_record(path, number, line))
+        except TextError as exc:
+            raise FormatError(path, str(exc)) from None
     if not records:
         raise FormatError(path, "empty file")
     return records
+
+
+def _chat_record(path: Path, number: int, line: str) -> KeyframeRecord:
+    where = f"line {number}"
+    try:
+        record = loads_json(line)
+    except TextError as exc:
+        raise FormatError(path, f"not a KeyframeFace chat record: {exc}", where) from None
+    messages = record.get("messages") if isinstance(record, dict) else None
+    if not isinstance(messages, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+        for m in messages
+    ):
+        problem = "not a KeyframeFace chat record: needs 'messages', a list of {role, content} texts"
+        raise FormatError(path, problem, where)
+    by_role = {m["role"]: m["content"] for m in messages}
+    if "user" not in by_role:
+        raise FormatError(path, "not a KeyframeFace chat record: no user message", where)
+    try:
+        script = parse_user_message(by_role["user"])
+    except ValueError as exc:
+        raise FormatError(path, f"not a KeyframeFace chat record: {exc}", where) from None
+    answer = None
+    if "assistant" in by_role:
+        answer = parse_keyframe_answer(by_role["assistant"])
+        if answer.problems:
+            raise FormatError(path, answer.problems[0], where)
+    return KeyframeRecord(script, answer, by_role.get("system", SYSTEM_PROMPT))
 
 
 def answer_json(values: np.ndarray) -> str:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.formats.errors import DEFAULT_MAX_FRAMES, FormatError, LoadedClip
+from studio.formats.errors import DEFAULT_MAX_FRAMES, FormatError, LoadedClip, check_length, check_rate, quote
+from studio.formats.text import TextError, checked_lines, open_text, parse_float
 from studio.motion import (
     ARKIT_CHANNELS,
     MotionClip,
@@ -35,20 +36,23 @@ TIMECODE_RATE = 60  # Live Link Face writes the frame field of its timecode at 6
 STANDARD_RATES = (10, 12, 15, 20, 23.976, 24, 25, 29.97, 30, 48, 50, 59.94, 60, 90, 100, 120)
 SNAP_TOLERANCE = 0.005
 FALLBACK_FPS = 30.0  # used only for a one-row file, where no rate can be measured
-_TIMECODE = re.compile(r"^\s*(\d{1,2}):(\d{2}):(\d{2})[:;](\d+(?:\.\d+)?)\s*$")
+_TIMECODE = re.compile(r"\s*(\d{1,2}):(\d{2}):(\d{2})[:;](\d{1,6}(?:\.\d{1,12})?)\s*", re.ASCII)
 _COUNT_COLUMN = re.compile(r"^blend\s*shape\s*count$", re.IGNORECASE)
 _DAY = 24 * 3600.0
+MAX_COLUMNS = 1024  # 63 columns plus a few extras; a wider header is not a Live Link file
+_CHUNK_ROWS = 4096  # rows are converted to numbers in chunks: memory follows the clip, not the text
+_DECIMAL_CHARS = str.maketrans("", "", "0123456789.eE+-, \t")  # translate() deletes these
 
 
 def parse_timecode(text: str, rate: int = TIMECODE_RATE) -> float:
     """``"HH:MM:SS:FF.fff"`` -> seconds since midnight; the frame field counts at ``rate``."""
-    match = _TIMECODE.match(text)
+    match = _TIMECODE.fullmatch(text)
     if not match:
-        raise ValueError(f"timecode {text!r} is not HH:MM:SS:FF.fff")
+        raise ValueError(f"timecode {quote(text)} is not HH:MM:SS:FF.fff")
     hours, minutes, seconds, frames = match.groups()
     frame = float(frames)
     if int(minutes) >= 60 or int(seconds) >= 60 or frame >= rate:
-        raise ValueError(f"timecode {text!r} has a field out of range (frame rate {rate})")
+        raise ValueError(f"timecode {quote(text)} has a field out of range (frame rate {rate})")
     return int(hours) * 3600 + int(minutes) * 60 + int(seconds) + frame / rate
 
 
@@ -87,20 +91,20 @@ def read_livelink_csv(
     """Read a Live Link Face CSV into an ARKit clip, mapping columns by name.
 
     Raises :class:`FormatError` naming the row and column of the first problem: empty file,
-    missing channel, ragged or non-numeric row, NaN/inf, a value far outside its channel's
-    range, timecodes not increasing, or more than ``max_frames`` data rows.
+    text that is not UTF-8, missing channel, ragged or non-numeric row (strict decimals: no
+    ``0_1``), NaN/inf, a value far outside its channel's range, timecodes not increasing, or
+    more than ``max_frames`` data rows. Rows are parsed in chunks, so memory follows the clip.
     """
     path = Path(path)
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise FormatError(path, f"cannot open: {exc.strerror or exc}") from None
+    handle = open_text(path)
     with handle:
         try:
-            rows = csv.reader(handle)
+            rows = csv.reader(checked_lines(handle))
             header = next(rows, None)
             if header is None or not any(cell.strip() for cell in header):
                 raise FormatError(path, "empty file")
+            if len(header) > MAX_COLUMNS:
+                raise FormatError(path, f"{len(header)} columns; a Live Link CSV has about 63", "header")
             header = [cell.strip() for cell in header]
             while header and header[-1] == "":  # some exporters end every line with a comma
                 header.pop()
@@ -108,6 +112,7 @@ def read_livelink_csv(
             names = [header[i] for i in channel_cols]
             timecodes: list[str] = []
             lines: list[int] = []
+            chunks: list[np.ndarray] = []
             cells: list[list[str]] = []
             dropped = 0
             for row in rows:
@@ -123,28 +128,38 @@ def read_livelink_csv(
                     raise FormatError(
                         path, f"expected {len(header)} fields, found {len(row)}", f"line {line}"
                     )
-                if len(cells) >= max_frames:
+                if len(timecodes) >= max_frames:
                     raise FormatError(path, f"more than {max_frames} frames (the limit)")
                 timecodes.append(row[time_col])
                 lines.append(line)
                 cells.append([row[i] for i in channel_cols])
-        except (csv.Error, UnicodeDecodeError) as exc:
+                if len(cells) == _CHUNK_ROWS:
+                    chunks.append(_to_floats(path, cells, names, lines[-len(cells) :]))
+                    cells = []
+        except TextError as exc:
+            raise FormatError(path, str(exc)) from None
+        except csv.Error as exc:
             raise FormatError(path, f"not a readable CSV: {exc}") from None
-    if not cells:
+    if cells:
+        chunks.append(_to_floats(path, cells, names, lines[-len(cells) :]))
+    if not timecodes:
         problem = "no data rows" if not dropped else f"all {dropped} rows are tracking-lost"
         raise FormatError(path, problem)
-    values = _to_floats(path, cells, names, lines)
+    values = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
     times = _to_times(path, timecodes, lines, timecode_rate)
     name_map = arkit_name_map(names)
-    arkit = name_map.apply(values)
-    _check_limits(path, arkit, name_map.matrix, names, lines)
+    mapped = values @ name_map.matrix.astype(np.float64)  # checked before the float32 cast
+    _check_limits(path, mapped, name_map.matrix, names, lines)
+    arkit = mapped.astype(np.float32)
     if len(times) > 1:
         fps, measured, gaps = measure_fps(times)
+        fps = fps or measured  # below 0.0005 fps the rounding gives 0: keep the rate to refuse it
         if gaps:
             warnings.append(f"{gaps} gaps in the timecodes (rows missing); frames kept in order")
     else:
         fps, measured = FALLBACK_FPS, float("nan")
         warnings.append(f"one data row: no rate to measure, assuming {FALLBACK_FPS:g} fps")
+    check_rate(path, fps, "column 'Timecode'")
     meta = {
         "source": str(path),
         "format": "livelink",
@@ -153,6 +168,7 @@ def read_livelink_csv(
         "dropped_rows": dropped,
     }
     clip = MotionClip(arkit, fps, "arkit", ARKIT_CHANNELS, meta)
+    check_length(path, clip, max_frames)
     return LoadedClip(clip, str(path), "livelink", dropped, tuple(warnings))
 
 
@@ -165,14 +181,14 @@ def _parse_header(path: Path, header: list[str]) -> tuple[int, int | None, list[
     candidates = [i for i in range(len(header)) if i not in (time_col, count_col)]
     name_map = arkit_name_map([header[i] for i in candidates])
     if name_map.duplicates:
-        raise FormatError(path, f"channel given twice: {name_map.duplicates[0]}", "header")
+        raise FormatError(path, f"channel given twice: {livelink_name(name_map.duplicates[0])}", "header")
     if name_map.missing:
         shown = ", ".join(livelink_name(n) for n in name_map.missing[:5])
         more = f" (+{len(name_map.missing) - 5} more)" if len(name_map.missing) > 5 else ""
         raise FormatError(path, f"missing channel(s): {shown}{more}", "header")
     warnings = []
     if name_map.unknown:
-        warnings.append(f"ignored unknown columns: {', '.join(name_map.unknown)}")
+        warnings.append(f"ignored unknown columns: {quote(', '.join(name_map.unknown), 200)}")
     known = set(name_map.unknown)
     channel_cols = [i for i in candidates if header[i] not in known]
     return time_col, count_col, channel_cols, warnings
@@ -183,30 +199,39 @@ def _is_tracking_lost(row: list[str], count_col: int) -> bool:
     if count_col >= len(row):
         return False
     try:
-        return float(row[count_col]) == 0.0
-    except ValueError:
+        return parse_float(row[count_col]) == 0.0
+    except TextError:
         return False
 
 
 def _to_floats(path: Path, cells: list[list[str]], names: list[str], lines: list[int]) -> np.ndarray:
-    try:
-        values = np.array(cells, dtype=np.float64)
-    except ValueError:
-        for row, line in zip(cells, lines, strict=True):
-            for text, name in zip(row, names, strict=True):
+    """``cells`` (rows of text) -> ``(N, K) float64``, strictly: plain decimals, all finite.
+
+    A character check and numpy's conversion accept the common case quickly; only a chunk they
+    refuse is looked at cell by cell, to name the culprit (``float()`` alone would take ``0_1``
+    and Unicode digits).
+    """
+    values = None
+    # Built from these characters only, a text that float() accepts is a plain decimal: no
+    # "0_1", no Unicode digits, no "nan"; anything else is looked at cell by cell below.
+    if not ",".join(map(",".join, cells)).translate(_DECIMAL_CHARS):
+        try:
+            values = np.array(cells, dtype=np.float64)
+        except ValueError:  # "1e", "--1": found below
+            values = None
+    if values is None:
+        values = np.empty((len(cells), len(names)))
+        for r, (row, line) in enumerate(zip(cells, lines, strict=True)):
+            for c, (text, name) in enumerate(zip(row, names, strict=True)):
                 try:
-                    float(text)
-                except ValueError:
-                    raise FormatError(
-                        path, f"non-numeric value {text!r}", f"line {line}, column {name!r}"
-                    ) from None
-        raise
+                    values[r, c] = parse_float(text)
+                except TextError as exc:
+                    raise FormatError(path, str(exc), f"line {line}, column {quote(name)}") from None
     bad = np.argwhere(~np.isfinite(values))
     if len(bad):
         row, col = bad[0]
-        raise FormatError(
-            path, f"{cells[row][col]!r} is not a finite number", f"line {lines[row]}, column {names[col]!r}"
-        )
+        where = f"line {lines[row]}, column {quote(names[col])}"
+        raise FormatError(path, f"{quote(cells[row][col])} is not a finite number", where)
     return values
 
 
@@ -224,7 +249,7 @@ def _to_times(path: Path, timecodes: list[str], lines: list[int], rate: int) -> 
         i = backwards[0]
         raise FormatError(
             path,
-            f"timecode does not advance ({timecodes[i]} then {timecodes[i + 1]})",
+            f"timecode does not advance ({timecodes[i].strip()} then {timecodes[i + 1].strip()})",
             f"line {lines[i + 1]}, column 'Timecode'",
         )
     return np.concatenate([[times[0]], times[0] + np.cumsum(steps)])
@@ -242,7 +267,7 @@ def _check_limits(
             path,
             f"value {arkit[row, channel]:.4g} is far outside the channel's range "
             f"[{low[channel]:g}, {high[channel]:g}]",
-            f"line {lines[row]}, column {column!r}",
+            f"line {lines[row]}, column {quote(column)}",
         )
 
 

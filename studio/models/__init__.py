@@ -17,6 +17,7 @@ import numpy as np
 
 from studio.formats import FormatError
 from studio.formats.checkpoints import read_config_file
+from studio.formats.errors import describe
 from studio.models.base import (
     FAMILY_MODULES,
     ExpressionModel,
@@ -70,6 +71,8 @@ def load_model(spec: ModelSpec) -> ExpressionModel:
         raise
     except FormatError as exc:  # includes CheckpointError: bad hash, missing file
         raise ModelError(f"{spec.name}: {exc}") from None
+    except Exception as exc:  # a checkpoint a library chokes on, a plugin's bug: this model's alone
+        raise ModelError(f"{spec.name}: could not load ({describe(exc)})") from exc
     if model.space != spec.space:
         raise ModelError(f"{spec.name}: config says space {spec.space!r}, the model produces {model.space!r}")
     return model

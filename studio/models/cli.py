@@ -1,8 +1,15 @@
-"""``python -m studio models list|import``, ``python -m studio generate`` and ``compare``."""
+"""``python -m studio models list|import``, ``python -m studio generate`` and ``compare``.
+
+One model's failure, of any kind, stays in that model's status row or panel: loading and
+generation go through :func:`_load` and :func:`studio.compare.run_one`, which turn even an
+unexpected exception into that model's error, and the other models still run.
+"""
 
 from __future__ import annotations
 
 import argparse
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from studio.cli import UsageError
@@ -12,18 +19,41 @@ def _specs(args: argparse.Namespace):
     from studio.config import StudioConfig
     from studio.models import read_models_config
 
-    path = Path(args.config) if args.config else StudioConfig.from_env().models_config
+    if args.config:
+        path = Path(args.config)
+    else:
+        try:
+            path = StudioConfig.from_env().models_config
+        except ValueError as exc:  # a malformed setting: the user's, reported in one line
+            raise UsageError(str(exc)) from None
     if not path.is_file():
         raise UsageError(f"models config {path} not found")
     return read_models_config(path)
 
 
+def _load(specs: Sequence) -> list:
+    """:func:`studio.models.load_models`, one spec at a time, so that an exception it does not
+    expect (a family's bug) becomes that model's load error instead of ending the command."""
+    from studio.formats.errors import describe
+    from studio.models import LoadReport, load_models
+
+    reports = []
+    for spec in specs:
+        start = time.perf_counter()
+        try:
+            reports += load_models([spec])
+        except Exception as exc:  # any failure to load one model is that model's
+            error = f"{spec.name}: unexpected error while loading: {describe(exc)}"
+            reports.append(LoadReport(spec, None, error, time.perf_counter() - start))
+    return reports
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    from studio.models import load_models, resolve_device
+    from studio.models import resolve_device
     from studio.models.plugins import ENTRY_POINT_GROUP, discover_plugins
 
     plugins = discover_plugins()
-    reports = load_models(_specs(args))
+    reports = _load(_specs(args))
     if not reports:
         print("no models configured")
     else:
@@ -71,21 +101,24 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from studio.compare import run_one
     from studio.formats import write_clip
-    from studio.models import load_models, run_model
 
     specs = [s for s in _specs(args) if s.name == args.model]
     if not specs:
         raise UsageError(f"no model named {args.model!r} in the models config")
-    report = load_models(specs)[0]
+    report = _load(specs)[0]
     if report.model is None:
         raise UsageError(report.error or "the model did not load")
-    result = run_model(report.model, args.prompt, seed=args.seed, duration_s=args.duration)
+    result = run_one(report.model, args.prompt, seed=args.seed, duration_s=args.duration)
     for notice in result.notices:
         print(f"note: {notice}")
     if result.clip is None:
         raise UsageError(result.error or "no clip")
-    write_clip(result.clip, args.output)
+    try:
+        write_clip(result.clip, args.output)
+    except ValueError as exc:  # e.g. a FLAME clip asked for as Live Link CSV
+        raise UsageError(f"{args.output}: {exc}") from None
     print(f"wrote {args.output} ({result.clip.n_frames} frames at {result.clip.fps:g} fps, "
           f"{result.latency_ms:.0f} ms)")  # fmt: skip
     return 0
@@ -100,7 +133,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from renderers.rig import RigError
     from renderers.video import VideoWriter
     from studio.compare import run_comparison
-    from studio.models import load_models
 
     wanted = [name.strip() for name in args.models.split(",") if name.strip()]
     specs = {s.name: s for s in _specs(args)}
@@ -109,7 +141,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown model(s) {unknown}; configured: {', '.join(specs) or 'none'}")
     if not str(args.output).lower().endswith(".mp4"):
         raise UsageError("the output must be an .mp4 file")
-    reports = load_models([specs[name] for name in wanted])
+    reports = _load([specs[name] for name in wanted])
     for report in reports:
         if report.error:
             print(f"warning: {report.error}")

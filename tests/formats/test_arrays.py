@@ -1,3 +1,8 @@
+import struct
+import tracemalloc
+import warnings
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -119,3 +124,127 @@ def test_oversized_array_is_refused_from_its_header(tmp_path, monkeypatch):
     np.savez_compressed(tmp_path / "bomb.npz", expression=np.zeros((100, 50)))
     with pytest.raises(FormatError, match="more than 1,000 numbers"):
         read_clip(tmp_path / "bomb.npz")
+
+
+# -- bad input is one clear error (security review) ---------------------------------------------
+
+
+def studio_npz(path, **changes):
+    arrays = {"values": np.zeros((3, 61), np.float32), "fps": np.float64(30), "space": np.str_("arkit"),
+              "channels": np.array(ARKIT_CHANNELS), "meta_json": np.str_("{}")}  # fmt: skip
+    np.savez(path, **{**arrays, **changes})
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"meta_json": np.str_("[1, 2]")}, "key 'meta_json'.*expected a JSON object, found list"),
+        ({"meta_json": np.str_("[" * 100_000)}, "key 'meta_json'.*nested 100000 levels deep"),
+        ({"meta_json": np.str_('{"a": 1' + "0" * 5000 + "}")}, "integer with 5001 digits"),
+        ({"space": np.str_("arkitx")}, "unknown space 'arkitx'"),  # was silently read as ARKit
+        ({"space": np.str_("ARKIT")}, "unknown space"),
+        ({"fps": np.str_("0_1")}, "key 'fps'.*expected one number"),
+        ({"fps": np.array([30.0, 30.0])}, "key 'fps'.*expected one number"),
+        ({"values": np.full((3, 61), 1e300)}, "far outside any channel's range"),
+        ({"channels": np.array([ARKIT_CHANNELS])}, "key 'channels'"),
+    ],
+)
+def test_bad_studio_npz_fields(tmp_path, changes, message):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy warning before the error
+        with pytest.raises(FormatError, match=message):
+            read_clip(studio_npz(tmp_path / "c.npz", **changes))
+
+
+def test_flame_with_more_than_300_expression_columns(tmp_path):
+    np.savez(tmp_path / "keys.npz", expression=np.zeros((3, 301)))
+    with pytest.raises(FormatError, match="301 expression coefficients; FLAME has at most 300"):
+        read_clip(tmp_path / "keys.npz")
+    names = np.array([f"expr_{i:03d}" for i in range(301)])
+    path = studio_npz(tmp_path / "s.npz", values=np.zeros((3, 301)), space=np.str_("flame"), channels=names)
+    with pytest.raises(FormatError, match=r"n_expression must be in 1\.\.300"):
+        read_clip(path)
+
+
+def test_a_zip_bomb_is_refused_from_its_declared_sizes(tmp_path):
+    from benchmarks.fuzz_formats import npz_bomb
+
+    bomb = tmp_path / "bomb.npz"
+    bomb.write_bytes(npz_bomb((175_000, 1000)))  # 1.4 GB of float64 zeros in ~1.4 MB
+    assert bomb.stat().st_size < 2_000_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(FormatError, match=r"members declare 1,400,000,128 bytes uncompressed"):
+            read_clip(bomb)  # the default cap: 200,000 frames
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20
+    # the bound follows the frame cap: 4.8 MB of arrays is too much for a 1,000-frame clip
+    bomb.write_bytes(npz_bomb((2000, 300)))
+    with pytest.raises(FormatError, match="a clip holds at most 3,592,576"):
+        read_clip(bomb, max_frames=1000)
+    assert read_clip(bomb, max_frames=2000).clip.n_frames == 2000
+
+
+def _patched(data: bytes, offset_from_directory: int, fmt: str, value: int) -> bytes:
+    out = bytearray(data)
+    struct.pack_into(fmt, out, data.rfind(b"PK\x01\x02") + offset_from_directory, value)
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    ("offset", "fmt", "value", "message"),
+    [
+        (24, "<I", 1_400_000_000, "members declare 1,400,000,000 bytes"),  # a lying size
+        (8, "<H", 1, "is encrypted"),
+        (10, "<H", 99, "unsupported compression"),
+    ],
+)
+def test_zip_members_that_lie_or_cannot_be_read(tmp_path, offset, fmt, value, message):
+    np.savez(tmp_path / "ok.npz", expression=np.zeros((3, 50)))
+    data = (tmp_path / "ok.npz").read_bytes()
+    (tmp_path / "bad.npz").write_bytes(_patched(data, offset, fmt, value))
+    with pytest.raises(FormatError, match=message):
+        read_clip(tmp_path / "bad.npz")
+
+
+def test_archives_with_many_members_or_odd_members(tmp_path):
+    np.savez(tmp_path / "many.npz", **{f"a{i}": np.zeros(1) for i in range(100)})
+    with pytest.raises(FormatError, match="more than 64 members"):
+        read_clip(tmp_path / "many.npz")
+    with zipfile.ZipFile(tmp_path / "odd.npz", "w") as archive:
+        archive.writestr("notes.txt", "hello")
+    with pytest.raises(FormatError, match=r"member 'notes\.txt' is not a \.npy array"):
+        read_clip(tmp_path / "odd.npz")
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("'<f8', 'fortran_order': False, 'shape': (200000000, 53), }", "more than 50,000,000 numbers"),
+        ("'<f8', 'fortran_order': False, 'shape': (400000, 53), }", "more than a clip can hold"),
+        ("'<f8', 'fortran_order': False, 'shape': (2000, 53), }", r"holds fewer \(truncated\)"),
+        ("'|V1000000000', 'fortran_order': False, 'shape': (2,), }", "structured array"),
+        ("'<f8', 'fortran_order': False, 'shape': (-3, 53), }", "negative shape"),
+        ("'<f8', 'fortran_order': False, 'shape': (3, 5", "not a readable NumPy file"),
+        ("'<f8', 'fortran_order': False, 'shape': (3L, 53L), }", "not a readable NumPy file"),  # Python 2
+    ],
+)
+def test_npy_headers_are_checked_before_reading(tmp_path, header, message):
+    text = ("{'descr': " + header).ljust(118) + "\n"
+    data = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text.encode() + bytes(64)
+    (tmp_path / "h.npy").write_bytes(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy warns while it parses a Python 2 header
+        with pytest.raises(FormatError, match=message):
+            read_clip(tmp_path / "h.npy", max_frames=1000)  # at most ~3.6 MB of arrays
+
+
+def test_a_rate_that_makes_a_clip_last_for_days_is_refused(tmp_path):
+    np.save(tmp_path / "seq.npy", np.zeros((10, 53)))
+    with pytest.raises(FormatError, match="longer than the limit"):
+        read_clip(tmp_path / "seq.npy", fps=1e-6)
+    with pytest.raises(FormatError, match="frame rate inf"):
+        read_clip(tmp_path / "seq.npy", fps=float("inf"))

@@ -1,4 +1,5 @@
 import json
+import time
 
 import numpy as np
 import pytest
@@ -143,3 +144,70 @@ def test_chat_jsonl_bad_line_is_named(tmp_path):
     (tmp_path / "chat.jsonl").write_text(good + "\n{not json}\n")
     with pytest.raises(FormatError, match="line 2"):
         read_keyframeface_jsonl(tmp_path / "chat.jsonl")
+
+
+# -- bad input is one clear error (security review) ---------------------------------------------
+
+NAMES = [livelink_name(c) for c in ARKIT_CHANNELS]
+KEYFRAME_HEADER = "Keyframe,Time," + ",".join(NAMES)
+
+
+def keyframe_rows(times):
+    return "".join(f"Keyframe_{i},{t}," + ",".join(["0.1"] * 61) + "\n" for i, t in enumerate(times, 1))
+
+
+def test_more_than_64_keyframes_is_one_clear_error(tmp_path):
+    answer = json.loads(answer_json(keyframes(65)))
+    (tmp_path / "many.json").write_text(json.dumps(answer))
+    with pytest.raises(FormatError, match="65 keyframes; at most 64"):
+        read_clip(tmp_path / "many.json")
+    (tmp_path / "many.keyframes.csv").write_text(KEYFRAME_HEADER + "\n" + keyframe_rows(range(1, 70)))
+    with pytest.raises(FormatError, match="more than 64 keyframes"):
+        read_clip(tmp_path / "many.keyframes.csv")
+
+
+def test_deep_nesting_and_huge_integers_are_problems_not_crashes(tmp_path):
+    assert parse_keyframe_answer("[" * 100_000).problems[0].startswith("invalid JSON: nested 100000 levels")
+    big = answer_json(keyframes(1)).replace("0.", "1" + "0" * 5000 + ".", 1)
+    assert "integer with" in parse_keyframe_answer(big.replace(".", "", 1)).problems[0]
+    huge_key = {"Keyframe_" + "9" * 5000: dict(zip(NAMES, [0.1] * 61, strict=True))}
+    assert "not a Keyframe_<n> key" in parse_keyframe_answer(json.dumps(huge_key)).problems[0]
+    (tmp_path / "deep.json").write_text('{"Keyframe_1": ' * 5000 + "}" * 5000)
+    with pytest.raises(FormatError, match="nested"):
+        read_clip(tmp_path / "deep.json")
+    (tmp_path / "chat.jsonl").write_text('{"messages": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    with pytest.raises(FormatError, match=r"line 1.*nested"):
+        read_keyframeface_jsonl(tmp_path / "chat.jsonl")
+
+
+def test_parsing_long_text_takes_linear_time():
+    start = time.perf_counter()
+    assert parse_keyframe_answer(" " * 300_000 + "x").problems  # was quadratic: the fence regex
+    with pytest.raises(ValueError, match="no 'Keyframe Description Sequence'"):
+        parse_user_message("\n" * 300_000 + "x")  # was quadratic in the section regex
+    assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize(
+    ("times", "max_frames", "message"),
+    [
+        (["1e9"], 200_000, r"makes 3e\+10 frames at 30 fps, more than the limit 200000"),  # 224 GB
+        (["1", "400"], 10_000, "more than the limit 10000"),  # STUDIO_MAX_FRAMES
+        (["0_1"], 200_000, "non-numeric value '0_1'"),
+        (["1e400"], 200_000, "NaN or inf"),
+    ],
+)
+def test_keyframe_times_are_strict_and_bounded(tmp_path, times, max_frames, message):
+    path = tmp_path / "k.keyframes.csv"
+    path.write_text(KEYFRAME_HEADER + "\n" + keyframe_rows(times))
+    with pytest.raises(FormatError, match=message):
+        read_clip(path, max_frames=max_frames)
+
+
+def test_a_channel_given_twice_is_refused(tmp_path):
+    header = KEYFRAME_HEADER + ",EyeBlinkLeft"
+    (tmp_path / "d.keyframes.csv").write_text(header + "\n" + keyframe_rows([1]).rstrip("\n") + ",0.2\n")
+    with pytest.raises(FormatError, match="given twice: EyeBlinkLeft"):
+        read_clip(tmp_path / "d.keyframes.csv")
+    twice = answer_json(keyframes(1)).replace('"EyeBlinkLeft"', '"eyeBlink_L": 0.3, "EyeBlinkLeft"')
+    assert "given twice" in parse_keyframe_answer(twice).problems[0]

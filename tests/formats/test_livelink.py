@@ -1,5 +1,6 @@
 import csv
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -231,3 +232,88 @@ def test_copy_of_real_take_keeps_its_quirks(livelink_dir, tmp_path):
     target = tmp_path / "renamed take.csv"
     shutil.copy(livelink_dir / "S88-001.csv", target)
     assert read_clip(target).dropped_rows == 277
+
+
+# -- bad input is one clear error (security review) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0_1", "non-numeric value '0_1'"),  # float() reads it as 1.0
+        ("1_000", "non-numeric value '1_000'"),
+        ("\u0663", "non-numeric value"),  # an Arabic-Indic 3: float() takes it
+        ("0x10", "non-numeric value"),
+        ("1e400", "'1e400' is not a finite number"),
+    ],
+)
+def test_numbers_are_strict_decimals(tmp_path, text, message):
+    path = write_rows(tmp_path / "n.csv", HEADER, break_cell(good_rows(), 1, 5, text))
+    with pytest.raises(FormatError, match=message) as info:
+        read_clip(path)
+    assert "line 3, column 'EyeLookOutLeft'" in str(info.value)
+
+
+def test_a_value_beyond_float32_is_refused_without_a_warning(tmp_path):
+    path = write_rows(tmp_path / "big.csv", HEADER, break_cell(good_rows(), 1, 5, "1e300"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "overflow encountered in cast" would raise here
+        with pytest.raises(FormatError, match=r"1e\+300 is far outside"):
+            read_clip(path)
+
+
+def _text_with_accent() -> str:
+    header = [*HEADER, "Café"]
+    return "\n".join(",".join(row) for row in [header, *([*row, "1"] for row in good_rows())]) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "message"),
+    [
+        ("utf-16", "UTF-16 text; save the file as UTF-8"),
+        ("utf-32", "UTF-32 text"),
+        ("utf-16-le", "NUL byte|not UTF-8 text"),  # no byte-order mark: ASCII spelled with NULs
+        ("latin-1", r"not UTF-8 text \(invalid continuation byte\)"),
+    ],
+)
+def test_other_encodings_are_one_clear_error(tmp_path, encoding, message):
+    path = tmp_path / "enc.csv"
+    path.write_bytes(_text_with_accent().encode(encoding))
+    with pytest.raises(FormatError, match=message):
+        read_clip(path)
+
+
+def test_a_utf8_byte_order_mark_is_fine(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + _text_with_accent().encode())
+    assert read_clip(path).clip.n_frames == 5
+
+
+def test_huge_fields_and_headers_give_short_messages(tmp_path):
+    path = write_rows(tmp_path / "field.csv", HEADER, break_cell(good_rows(), 1, 5, "7" * 100_000 + "x"))
+    with pytest.raises(FormatError, match=r"\(100,001 characters\)") as info:
+        read_clip(path)
+    assert len(str(info.value)) < 400
+    wide = write_rows(tmp_path / "wide.csv", [*HEADER, *(f"x{i}" for i in range(3000))], good_rows())
+    with pytest.raises(FormatError, match="3063 columns"):
+        read_clip(wide)
+    (tmp_path / "line.csv").write_text(",".join(HEADER) + "\n" + "1" * 2_000_000)
+    with pytest.raises(FormatError, match="longer than 1,048,576 characters"):
+        read_clip(tmp_path / "line.csv")
+
+
+@pytest.mark.parametrize(
+    ("step_s", "message"),
+    [(1 / 30_000, "frame rate 30000 is not in"), (6 * 3600, r"lasts 6\.48e\+04 s .* longer than the limit")],
+)
+def test_timecodes_that_imply_an_absurd_rate_are_refused(tmp_path, step_s, message):
+    rows = [[format_timecode(3600 + i * step_s), "61", *["0.1"] * 61] for i in range(3)]
+    with pytest.raises(FormatError, match=message):
+        read_clip(write_rows(tmp_path / "rate.csv", HEADER, rows))
+
+
+def test_unicode_digits_in_timecodes_are_refused(tmp_path):
+    rows = good_rows()
+    rows[0][0] = "\u0660\u0661:00:00:00.000"
+    with pytest.raises(FormatError, match=r"line 2.*HH:MM:SS"):
+        read_clip(write_rows(tmp_path / "tc.csv", HEADER, rows))

@@ -100,3 +100,75 @@ def test_compare_renders_flame_results_on_the_configured_flame_head(tmp_path, mo
     head = render(tmp_path / "head.mp4")
     assert head.shape == curves.shape and np.abs(head[0].astype(int) - curves[0].astype(int)).mean() > 10
     assert np.abs(head[-1].astype(int) - head[0].astype(int)).sum() > 1000  # the jaw moved the mesh
+
+
+# -- one model's unexpected failure stays in its own row or panel (security review) --------------
+
+
+class _Fails:
+    """A model whose generate raises what no one expects."""
+
+    uses_text_encoder = False
+    space = "arkit"
+
+    def __init__(self, name, exc):
+        self.name, self.exc = name, exc
+
+    def generate(self, prompt, *, seed, duration_s):
+        raise self.exc
+
+
+def test_run_comparison_keeps_any_model_failure_in_its_generation(results_folder):
+    from studio.compare import run_comparison
+    from studio.models import ModelSpec, load_model
+
+    good = load_model(ModelSpec("stored", "results", "arkit", path=results_folder))
+    models = [_Fails("keyerror", KeyError("weights")), good, _Fails("memory", MemoryError()),
+              _Fails("runtime", RuntimeError("CUDA error\nwith a second line"))]  # fmt: skip
+    comparison = run_comparison(models, STORED_PROMPTS[0], seed=0, duration_s=2)
+    by_name = {g.model: g for g in comparison.generations}
+    assert by_name["stored"].clip is not None
+    assert by_name["keyerror"].error == "keyerror: unexpected error: KeyError: 'weights'"
+    assert by_name["memory"].error == "memory: unexpected error: MemoryError"
+    assert by_name["runtime"].error.endswith("RuntimeError: CUDA error with a second line")  # one line
+    assert comparison.panel(by_name["runtime"])[1] == "runtime · error"
+
+
+def test_generate_and_list_report_an_unexpected_failure_in_one_line(tmp_path, results_folder, capsys,
+                                                                    monkeypatch):  # fmt: skip
+    from studio.models.results import ResultsFolderModel
+
+    config = write_config(tmp_path, results_folder)
+    monkeypatch.setattr(ResultsFolderModel, "generate", lambda *a, **k: {}["missing"])
+    code = main(["generate", "--config", str(config), "--model", "stored", "--prompt", STORED_PROMPTS[0],
+                 "-o", str(tmp_path / "o.npz")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err == "error: stored: unexpected error: KeyError: 'missing'\n"
+
+    original = ResultsFolderModel.from_spec.__func__
+
+    def from_spec(cls, spec):
+        if spec.name == "stored":
+            raise IndexError("list index out of range")
+        return original(cls, spec)
+
+    monkeypatch.setattr(ResultsFolderModel, "from_spec", classmethod(from_spec))
+    assert main(["models", "list", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED: stored: unexpected error while loading: IndexError: list index out of range" in out
+    assert "FAILED: broken:" in out and "no manifest" in out  # the next model was still tried
+
+
+def test_generate_refuses_a_format_the_clip_cannot_take_in_one_line(tmp_path, capsys):
+    import numpy as np
+
+    folder = tmp_path / "flame"
+    folder.mkdir()
+    np.save(folder / "a.npy", np.zeros((48, 53)))
+    (folder / "manifest.csv").write_text("prompt,seed,file\njoy,0,a.npy\n")
+    config = tmp_path / "models.yaml"
+    config.write_text(f"models:\n  - {{name: flame-out, family: results, space: flame, path: {folder}}}\n")
+    code = main(["generate", "--config", str(config), "--model", "flame-out", "--prompt", "joy",
+                 "-o", str(tmp_path / "out.csv")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "only ARKit clips can be written as Live Link CSV" in err

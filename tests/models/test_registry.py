@@ -75,3 +75,18 @@ def test_checkpoint_hash_mismatch_refuses_to_load(tmp_path):
 def test_results_model_without_path_fails_clearly():
     with pytest.raises(ModelError, match="needs 'path'"):
         load_model(ModelSpec("stored", "results"))
+
+
+def test_an_unexpected_load_failure_is_that_models_error_alone(monkeypatch):
+    import studio.models as models
+
+    class Exploding:
+        @classmethod
+        def from_spec(cls, spec):
+            raise RuntimeError("size mismatch for weight:\ncopying a param of shape [3]")
+
+    monkeypatch.setattr(models, "family_class", lambda family: Exploding)
+    [report] = models.load_models([models.ModelSpec("boom", "whatever", "arkit")])
+    assert report.model is None
+    expected = "boom: could not load (RuntimeError: size mismatch for weight: copying a param of shape [3])"
+    assert report.error == expected

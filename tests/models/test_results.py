@@ -124,3 +124,65 @@ def test_a_prompt_and_seed_listed_twice_with_different_files_is_refused(results_
         handle.write(f"{STORED_PROMPTS[0].upper()},0,p1_s0.csv\n")
     with pytest.raises(FormatError, match="listed twice"):
         read_manifest(results_folder)
+
+
+# -- strict manifests (security review) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("prompt,seed,file\nsmile,0,a.csv\n".encode("utf-16"), "UTF-16 text; save the file as UTF-8"),
+        ("prompt,seed,file\ncafé,0,a.csv\n".encode("latin-1"), "not UTF-8 text"),
+        (b"prompt,seed,file\nsmile,1_0,a.csv\n", "integer seed"),  # int() reads it as 10
+        ("prompt,seed,file\nsmile,\u0663,a.csv\n".encode(), "integer seed"),  # and this as 3
+        (b"prompt,seed,file\nsmile,99999999999,a.csv\n", "integer seed"),
+        (b"prompt,seed,file\n" + b"x" * 5000 + b",0,a.csv\n", "prompt of 5,000 characters"),
+        (b"prompt,seed,file\nsmile,0," + b"x" * 200_000 + b"\n", "field larger than field limit"),
+        (b"prompt,seed,file\nsmile,0,a\x00.csv\n", "NUL byte in line 2"),
+        (b"prompt,seed,file\nsmile,0," + b"y" * 300 + b".npy\n", r"resolved \(File name too long\)"),
+    ],
+)
+def test_bad_csv_manifests_are_one_clear_error(tmp_path, data, message):
+    np.save(tmp_path / "a.npy", np.zeros((4, 53)))
+    (tmp_path / "manifest.csv").write_bytes(data)
+    with pytest.raises(FormatError, match=message) as info:
+        read_manifest(tmp_path)
+    assert len(str(info.value)) < 500
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"prompt": "joy", "seed": 1e400, "file": "a.npy"}', "integer seed"),  # int(inf): OverflowError
+        ('{"prompt": "joy", "seed": true, "file": "a.npy"}', "integer seed"),
+        ('{"prompt": "joy", "seed": 1.5, "file": "a.npy"}', "integer seed"),
+        ('{"prompt": ["joy"], "seed": 0, "file": "a.npy"}', "prompt must be a non-empty text"),
+        ('{"prompt": "joy", "seed": 0, "x": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"prompt": "joy", "seed": 0, "file": "a\\u0000.npy"}', "cannot be resolved"),
+    ],
+)
+def test_bad_jsonl_manifests_are_one_clear_error(tmp_path, line, message):
+    np.save(tmp_path / "a.npy", np.zeros((4, 53)))
+    (tmp_path / "manifest.jsonl").write_text(line + "\n")
+    with pytest.raises(FormatError, match=message):
+        read_manifest(tmp_path)
+
+
+def test_a_bom_is_fine_and_symlinks_out_of_the_folder_are_refused(tmp_path):
+    folder, outside = tmp_path / "results", tmp_path / "outside"
+    folder.mkdir()
+    outside.mkdir()
+    np.save(folder / "a.npy", np.zeros((4, 53)))
+    np.save(outside / "secret.npy", np.zeros((4, 53)))
+    (folder / "manifest.csv").write_bytes(b"\xef\xbb\xbfprompt,seed,file\njoy,0,a.npy\n")
+    assert read_manifest(folder)[0].prompt == "joy"
+    (folder / "b.npy").symlink_to(outside / "secret.npy")
+    (folder / "manifest.csv").write_text("prompt,seed,file\njoy,0,a.npy\nsad,0,b.npy\n")
+    with pytest.raises(FormatError, match=r"line 3.*'b\.npy' points outside the results folder"):
+        read_manifest(folder)
+    (folder / "manifest.csv").unlink()
+    (folder / "manifest.csv").symlink_to(outside / "secret.npy")
+    with pytest.raises(FormatError, match=r"manifest\.csv: leads outside the folder"):
+        read_manifest(folder)

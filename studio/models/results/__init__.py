@@ -17,13 +17,22 @@ and the clip says so in a notice.
 from __future__ import annotations
 
 import csv
-import json
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from studio.formats import FormatError, read_clip
+from studio.formats.errors import quote
+from studio.formats.paths import OutsideFolderError, resolve_inside, stat_or_none
+from studio.formats.text import TextError, checked_lines, loads_json, open_text, parse_float
 from studio.models.base import ModelError, ModelSpec, NoStoredOutputError, register_model
+from studio.models.prompts import MAX_PROMPT_CHARS
 from studio.motion import MotionClip, Space
+
+MAX_SEED = 2**32 - 1  # as studio.models.check_request accepts
+MAX_FILE_CHARS = 1024
+_SEED = re.compile(r"\d{1,10}", re.ASCII)  # a plain decimal: no "1_000", no Unicode digits
 
 
 def prompt_key(prompt: str) -> str:
@@ -38,52 +47,105 @@ class ManifestEntry:
 
 
 def read_manifest(folder: Path) -> list[ManifestEntry]:
-    """Read ``manifest.csv`` or ``manifest.jsonl``; every file must exist inside the folder."""
-    folder = folder.resolve()
-    rows: list[tuple[int, dict]] = []
-    if (folder / "manifest.csv").is_file():
+    """Read ``manifest.csv`` or ``manifest.jsonl``; every file must exist inside the folder.
+
+    The manifest must be UTF-8 (a BOM is fine); prompts are texts of at most
+    :data:`~studio.models.prompts.MAX_PROMPT_CHARS`, seeds integers in [0, 2**32 - 1], files
+    paths inside the folder once symlinks are followed. Raises :class:`FormatError`.
+    """
+    folder = Path(folder)
+    found = stat_or_none(folder)
+    if found is None or not stat.S_ISDIR(found.st_mode):
+        state = "does not exist" if found is None else "is not a folder"
+        raise FormatError(folder, f"no manifest.csv or manifest.jsonl: the results folder {state}")
+    if resolve_inside(folder, "manifest.csv").is_file():
         manifest = folder / "manifest.csv"
-        with manifest.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            if not reader.fieldnames or not {"prompt", "seed", "file"} <= set(reader.fieldnames):
-                raise FormatError(manifest, "needs columns prompt, seed, file", "header")
-            rows = [(reader.line_num, row) for row in reader]
-    elif (folder / "manifest.jsonl").is_file():
+        rows = _read_csv_rows(manifest)
+    elif resolve_inside(folder, "manifest.jsonl").is_file():
         manifest = folder / "manifest.jsonl"
-        for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append((number, json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    raise FormatError(manifest, f"not JSON: {exc}", f"line {number}") from None
+        rows = _read_jsonl_rows(manifest)
     else:
         raise FormatError(folder, "no manifest.csv or manifest.jsonl in the results folder")
     entries = []
     seen: dict[tuple[str, int], str] = {}
     for line, row in rows:
+        where = f"line {line}"
+        prompt, seed, name = _check_row(manifest, row, where)
         try:
-            prompt, seed, name = str(row["prompt"]).strip(), int(row["seed"]), str(row["file"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FormatError(
-                manifest, f"needs prompt, integer seed and file ({exc})", f"line {line}"
-            ) from None
-        path = (folder / name).resolve()
-        if not path.is_relative_to(folder):
-            raise FormatError(manifest, f"file {name!r} points outside the results folder", f"line {line}")
+            path = resolve_inside(folder, name)
+        except OutsideFolderError:
+            problem = f"file {quote(name)} points outside the results folder"
+            raise FormatError(manifest, problem, where) from None
+        except FormatError as exc:
+            raise FormatError(manifest, f"file {quote(name)}: {exc.problem}", where) from None
+        if not path.exists():
+            raise FormatError(manifest, f"file {quote(name)} does not exist", where)
         if not path.is_file():
-            raise FormatError(manifest, f"file {name!r} does not exist", f"line {line}")
-        if not prompt:
-            raise FormatError(manifest, "empty prompt", f"line {line}")
+            raise FormatError(manifest, f"file {quote(name)} is not a regular file", where)
         key = (prompt_key(prompt), seed)
         if key in seen and seen[key] != name:
             raise FormatError(
-                manifest, f"prompt and seed {seed} listed twice ({seen[key]!r} and {name!r})", f"line {line}"
+                manifest, f"prompt and seed {seed} listed twice ({quote(seen[key])} and {quote(name)})", where
             )
         seen[key] = name
         entries.append(ManifestEntry(prompt, seed, path))
     if not entries:
         raise FormatError(manifest, "the manifest lists no outputs")
     return entries
+
+
+def _read_csv_rows(manifest: Path) -> list[tuple[int, dict]]:
+    handle = open_text(manifest)
+    try:
+        with handle:
+            reader = csv.DictReader(checked_lines(handle))
+            if not reader.fieldnames or not {"prompt", "seed", "file"} <= set(reader.fieldnames):
+                raise FormatError(manifest, "needs columns prompt, seed, file", "header")
+            return [(reader.line_num, row) for row in reader]
+    except (TextError, csv.Error) as exc:
+        raise FormatError(manifest, f"not a readable CSV: {exc}") from None
+
+
+def _read_jsonl_rows(manifest: Path) -> list[tuple[int, dict]]:
+    rows: list[tuple[int, dict]] = []
+    handle = open_text(manifest)
+    with handle:
+        try:
+            for number, line in enumerate(checked_lines(handle), 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = loads_json(line)
+                except TextError as exc:
+                    raise FormatError(manifest, f"not JSON: {exc}", f"line {number}") from None
+                if not isinstance(row, dict):
+                    raise FormatError(manifest, "each line must be a JSON object", f"line {number}")
+                rows.append((number, row))
+        except TextError as exc:
+            raise FormatError(manifest, str(exc)) from None
+    return rows
+
+
+def _check_row(manifest: Path, row: dict, where: str) -> tuple[str, int, str]:
+    """``(prompt, seed, file)`` of one manifest row, each strictly typed and bounded."""
+    missing = [key for key in ("prompt", "seed", "file") if row.get(key) is None]
+    if missing:
+        problem = f"needs prompt, integer seed and file (missing {', '.join(missing)})"
+        raise FormatError(manifest, problem, where)
+    prompt, seed, name = row["prompt"], row["seed"], row["file"]
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise FormatError(manifest, "the prompt must be a non-empty text", where)
+    prompt = prompt.strip()
+    if len(prompt) > MAX_PROMPT_CHARS:
+        problem = f"prompt of {len(prompt):,} characters (at most {MAX_PROMPT_CHARS})"
+        raise FormatError(manifest, problem, where)
+    if isinstance(seed, str) and _SEED.fullmatch(seed.strip()):
+        seed = int(seed.strip())
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise FormatError(manifest, f"needs prompt, integer seed and file (seed {quote(seed)})", where)
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_FILE_CHARS:
+        raise FormatError(manifest, f"file must be a relative path of 1..{MAX_FILE_CHARS} characters", where)
+    return prompt, seed, name
 
 
 @register_model("results")
@@ -114,12 +176,12 @@ class ResultsFolderModel:
         fps = spec.options.get("fps")
         if fps is not None:
             try:
-                fps = float(fps)
-            except (TypeError, ValueError):
+                fps = parse_float(fps) if isinstance(fps, str) else float(fps)
+            except (TypeError, ValueError, OverflowError):
                 fps = -1.0
-            if not 0 < fps <= 1000:
+            if not 0 < fps <= 1000:  # NaN fails this too
                 raise ModelError(
-                    f"{spec.name}: options.fps must be a rate in (0, 1000], got {spec.options['fps']!r}"
+                    f"{spec.name}: options.fps must be a rate in (0, 1000], got {quote(spec.options['fps'])}"
                 )
         return cls(spec.name, spec.space, read_manifest(spec.path), fps)
 
