@@ -2,10 +2,11 @@
 
 A real server (``python app.py``, its own temporary SQLite database and output folder, the tiny
 study of :mod:`benchmarks.study_server` as a pairwise study: nine items and an attention check,
-ten screens per participant) takes answers from ``--participants`` simulated
-participants working flat out through the JSON API (no pauses: as many requests in flight as
-possible). When a share of all answers has been acknowledged (1/(kills+1), then 2/(kills+1), ...;
-by progress, not by the clock, so the kill always lands mid-study however fast the machine is),
+ten screens per participant) takes answers from ``--participants`` simulated participants working
+flat out through the JSON API (no pauses but the clip length the server insists on before each
+answer: as many requests in flight as possible). When a share of all answers has been
+acknowledged (1/(kills+1), then 2/(kills+1), ...; by progress, not by the clock, so the kill
+always lands mid-study however fast the machine is),
 the server process gets SIGKILL -- no shutdown code runs -- while requests are in flight; it is
 restarted on the same files, the database is read back, and the participants reload their link
 (same PROLIFIC_PID: they resume) and carry on. This repeats ``--kills`` times; at the end every
@@ -50,8 +51,9 @@ async def _round(
 
     limits = httpx.Limits(max_connections=len(pids), max_keepalive_connections=len(pids))
     async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30.0) as client:
-        participants = [
-            Participant(client, study_id, pid, np.random.default_rng(i)) for i, pid in enumerate(pids)
+        participants = [  # each its own client address (the server trusts one proxy hop: us)
+            Participant(client, study_id, pid, np.random.default_rng(i), f"10.1.{i // 250}.{i % 250 + 1}")
+            for i, pid in enumerate(pids)
         ]
 
         async def one(participant: Participant) -> None:
@@ -83,7 +85,7 @@ def measure(participants: int, kills: int) -> dict[str, Any]:
     total = participants * TRIALS_PER_PARTICIPANT
     with tempfile.TemporaryDirectory(prefix="studio-bench-crash-") as tmp:
         study = prepare_study(Path(tmp), "pairwise", items_per_participant=TRIALS_PER_PARTICIPANT - 1)
-        server = StudyServer(study)
+        server = StudyServer(study, settings={"STUDIO_TRUSTED_PROXY_HOPS": "1"})
         server.start()
         try:
             for k in range(1, kills + 1):  # kill k lands when k/(kills+1) of all answers are in

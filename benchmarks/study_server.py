@@ -9,19 +9,29 @@ renderer and the real content-hash names), and the study stored in a SQLite data
 :class:`StudyServer` runs ``python app.py`` on a free loopback port against that database and
 output folder (``kill()`` sends SIGKILL; ``start()`` again restarts on the same files), and
 :class:`Participant` drives the JSON API like a participant's browser would: start, then per
-screen ``shown``, ``play`` and ``ended`` for every clip, then the answer.
+screen ``shown``, ``play`` and ``ended`` for every clip, then the answer -- never sooner after the
+screen arrived than its clips last (the server refuses such answers as ``too_fast``).
+
+:func:`throwaway_postgres` starts a private PostgreSQL server on loopback (Debian's server
+binaries; the tests' fixture uses it too) and :func:`create_database` makes databases on it, for
+running several server processes against one study database.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
+import pwd
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,8 +104,11 @@ class TinyStudy:
     sha256: str
 
 
-def prepare_study(root: str | Path, trial_type: str = "rank", items_per_participant: int = 2) -> TinyStudy:
-    """Results folders, definition, rendered stimuli and the stored study, all under ``root``."""
+def prepare_study(
+    root: str | Path, trial_type: str = "rank", items_per_participant: int = 2, db_url: str | None = None
+) -> TinyStudy:
+    """Results folders, definition, rendered stimuli and the stored study, all under ``root`` (the
+    study in a SQLite file there, or in the database at ``db_url``)."""
     from studio.models.pool import ModelPool
     from studio.study.definition import parse_definition
     from studio.study.stimuli import render_stimuli
@@ -108,7 +121,7 @@ def prepare_study(root: str | Path, trial_type: str = "rank", items_per_particip
     definition = parse_definition(tiny_config(results, trial_type, items_per_participant))
     output_dir = root / "outputs"
     render_stimuli(definition, ModelPool([]), output_dir, size=64)
-    db_url = sqlite_url(root / "study.db")
+    db_url = db_url or sqlite_url(root / "study.db")
     with StudyStore(db_url, SECRET) as store:
         record = store.create_study(definition)
     return TinyStudy(root, db_url, output_dir, record.id, record.sha256)
@@ -122,6 +135,7 @@ class StudyServer:
     port: int = field(default_factory=free_port)
     admin_token: str | None = None
     process: subprocess.Popen | None = None
+    settings: Mapping[str, str] = field(default_factory=dict)  # more STUDIO_* environment variables
 
     @property
     def url(self) -> str:
@@ -134,7 +148,7 @@ class StudyServer:
         env = {
             **os.environ, "STUDIO_HOST": "127.0.0.1", "STUDIO_PORT": str(self.port),
             "STUDIO_OUTPUT_DIR": str(self.study.output_dir), "STUDIO_DB_URL": self.study.db_url,
-            "STUDIO_STUDY_SECRET": SECRET, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+            "STUDIO_STUDY_SECRET": SECRET, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **self.settings,
         }  # fmt: skip
         env.pop("STUDIO_ADMIN_TOKEN", None)
         if self.admin_token:
@@ -194,26 +208,33 @@ class Participant:
     """One simulated participant on the JSON API (an ``httpx.AsyncClient`` shared by many).
 
     ``acknowledged`` collects ``(token participant, trial_id)`` of every answer the server
-    acknowledged with 200; ``latencies_ms`` the answer round trips."""
+    acknowledged with 200; ``latencies_ms`` the answer round trips. ``address``: the client
+    address to claim in ``X-Forwarded-For`` (for a server told to trust one proxy hop: each
+    simulated participant then counts as its own client for the rate limits)."""
 
-    def __init__(self, client: Any, study_id: int, pid: str, rng: np.random.Generator) -> None:
+    def __init__(
+        self, client: Any, study_id: int, pid: str, rng: np.random.Generator, address: str | None = None
+    ) -> None:
         self.client, self.study_id, self.pid, self.rng = client, study_id, pid, rng
         self.token: str | None = None
         self.acknowledged: list[int] = []
         self.latencies_ms: list[float] = []
         self.completion_code: str | None = None
+        self.forwarded = {} if address is None else {"X-Forwarded-For": address}
+        self._shown_at = 0.0  # when the current screen arrived (perf_counter)
 
     async def start(self) -> dict[str, Any]:
         body = {"study": self.study_id, "PROLIFIC_PID": self.pid, "STUDY_ID": "bench", "SESSION_ID": "s1"}
-        response = await self.client.post("/study/api/start", json=body)
+        response = await self.client.post("/study/api/start", json=body, headers=self.forwarded)
         response.raise_for_status()
+        self._shown_at = time.perf_counter()
         view = response.json()
         self.token = view["token"]
         return view
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+        return {"Authorization": f"Bearer {self.token}", **self.forwarded}
 
     async def event(self, kind: str, trial_id: int, clip: int | None = None) -> None:
         body = {"kind": kind, "trial_id": trial_id, "client_ms": time.time() * 1000}
@@ -240,12 +261,17 @@ class Participant:
             await self.event("ended", trial_id, clip["position"])
         if think_s:
             await asyncio.sleep(think_s * self.rng.uniform(0.5, 1.5))
+        # a person cannot answer before the clips have played (side by side, at the least)
+        left = trial.get("clip_duration_s", 0.0) + 0.02 - (time.perf_counter() - self._shown_at)
+        if left > 0:
+            await asyncio.sleep(left)
         payload = answer_for(trial, self.rng)
         start = time.perf_counter()
         response = await self.client.post(
             f"/study/api/trials/{trial_id}/answer", json=payload, headers=self.headers
         )
-        elapsed = (time.perf_counter() - start) * 1000
+        self._shown_at = time.perf_counter()
+        elapsed = (self._shown_at - start) * 1000
         response.raise_for_status()
         self.latencies_ms.append(elapsed)
         self.acknowledged.append(trial_id)
@@ -264,13 +290,23 @@ class ThreadedServer:
     """:func:`studio.server.build_server` served by uvicorn in a thread of this process (tests:
     real HTTP on loopback without paying a second interpreter's start-up)."""
 
-    def __init__(self, study: TinyStudy, *, admin_token: str | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        study: TinyStudy,
+        *,
+        admin_token: str | None = None,
+        port: int | None = None,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
+        """``settings``: more ``STUDIO_*`` environment variables (rate limits, proxy hops...)."""
+        from dataclasses import replace
+
         from studio.config import StudioConfig
 
         self.port = port or free_port()
-        self.config = StudioConfig(
-            port=self.port, output_dir=study.output_dir, db_url=study.db_url, study_secret=SECRET,
-            admin_token=admin_token,
+        self.config = replace(
+            StudioConfig.from_env(dict(settings or {})), port=self.port, output_dir=study.output_dir,
+            db_url=study.db_url, study_secret=SECRET, admin_token=admin_token,
         )  # fmt: skip
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -300,3 +336,104 @@ class ThreadedServer:
         store = self.app.state.study_store
         if store is not None:
             store.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# a throw-away PostgreSQL server
+# ----------------------------------------------------------------------------------------------
+
+
+class PostgresUnavailable(RuntimeError):  # noqa: N818  (a missing tool, not a bug)
+    """No PostgreSQL server binaries here, or no unprivileged user to run them as."""
+
+
+def _pg_bindir() -> Path | None:
+    """Debian keeps the server binaries in /usr/lib/postgresql/<major>/bin, off PATH."""
+    found = [p for p in Path("/usr/lib/postgresql").glob("*/bin/initdb") if p.parts[-3].isdigit()]
+    found.sort(key=lambda p: int(p.parts[-3]))
+    if found:
+        return found[-1].parent
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    return Path(initdb).resolve().parent if initdb and pg_ctl else None
+
+
+def _run_as() -> tuple[list[str], str | None]:
+    """Command prefix and user for running the server: unprivileged even when we are root."""
+    if os.geteuid() != 0:
+        return [], None
+    for user in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            continue
+        runuser = shutil.which("runuser")
+        if runuser is None:
+            raise PostgresUnavailable("running as root without runuser (util-linux): cannot start PostgreSQL")
+        return [runuser, "-u", user, "--"], user
+    raise PostgresUnavailable("running as root with no 'postgres' or 'nobody' user to start PostgreSQL as")
+
+
+@contextlib.contextmanager
+def throwaway_postgres(max_connections: int = 100) -> Iterator[str]:
+    """A private PostgreSQL server on loopback for as long as the block runs; yields the URL of
+    its ``postgres`` database (user ``studio``, a random password). Its data, socket and log live
+    in a temporary folder, removed afterwards; ``fsync`` is off (nothing here tests PostgreSQL's
+    own durability). Raises :class:`PostgresUnavailable` when it cannot be started here."""
+    bindir = _pg_bindir()
+    if bindir is None:
+        raise PostgresUnavailable(
+            "PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin or on PATH; "
+            "install Debian's 'postgresql' package"
+        )
+    prefix, user = _run_as()
+    # not a folder under a root-only parent: the server user must be able to enter it
+    root = Path(tempfile.mkdtemp(prefix="studio-pg-"))
+    password = secrets.token_hex(16)
+    (root / "pwfile").write_text(password + "\n")
+    (root / "sock").mkdir()
+    if user is not None:
+        record = pwd.getpwnam(user)
+        for path in (root, root / "pwfile", root / "sock"):
+            os.chown(path, record.pw_uid, record.pw_gid)
+    data, log = root / "data", root / "server.log"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=60, check=False)
+
+    try:
+        init = run(str(bindir / "initdb"), "-D", str(data), "-U", "studio", "--pwfile", str(root / "pwfile"),
+                   "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync")  # fmt: skip
+        if init.returncode != 0:
+            raise RuntimeError(f"initdb failed:\n{init.stdout}\n{init.stderr}")
+        options = (
+            "-c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off "
+            f"-c max_connections={max_connections}"
+        )
+        for _attempt in range(3):  # the free port can be taken between probing and binding
+            port = free_port()
+            start = run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "30",
+                        "-o", f"{options} -p {port} -k {root / 'sock'}", "start")  # fmt: skip
+            if start.returncode == 0:
+                break
+        else:
+            text = log.read_text() if log.exists() else ""
+            raise RuntimeError(f"PostgreSQL did not start:\n{start.stdout}\n{start.stderr}\n{text}")
+        try:
+            yield f"postgresql+psycopg://studio:{password}@127.0.0.1:{port}/postgres"
+        finally:
+            run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def create_database(server_url: str, name: str | None = None) -> str:
+    """A new, empty database on the server of ``server_url`` (from :func:`throwaway_postgres`);
+    returns its URL."""
+    import psycopg
+
+    name = name or f"t_{secrets.token_hex(6)}"
+    with psycopg.connect(
+        server_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+    ) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server_url.rsplit("/", 1)[0] + f"/{name}"

@@ -118,8 +118,11 @@ def find_study(store: Any, key: str) -> Any:
 
     key = key.strip()
     try:
-        if key.isdigit():
-            return store.get_study(int(key))
+        if key.isdigit() and len(key) < 19:
+            try:
+                return store.get_study(int(key))
+            except KeyError:
+                pass  # an all-digit SHA-256 prefix ("12345678") is a prefix, not an id
         if re.fullmatch(r"[0-9a-fA-F]{6,64}", key):
             matches = [sha for _, sha, _ in store.list_studies() if sha.startswith(key.lower())]
             if len(matches) > 1:

@@ -143,6 +143,11 @@ class StimulusSettings:
     duration_s: float = 4.0
     fps: int = 24  # EmoAva showed 24 fps videos
 
+    @property
+    def clip_duration_s(self) -> float:
+        """How long each rendered clip plays: a whole number of frames (what the renderer writes)."""
+        return max(1, round(self.duration_s * self.fps)) / self.fps
+
 
 @dataclass(frozen=True)
 class AttentionCheck:

@@ -23,11 +23,19 @@ screen is an attention check.
 
 The participant URL is ``<base>/study?study=<study id>&PROLIFIC_PID=...&STUDY_ID=...&SESSION_ID=...``
 (:func:`participant_url`; ``study`` may also be the study's 64-hex SHA-256). Stimulus files come
-from helper B's manifest (:func:`studio.study.stimuli.load_manifest`); a study whose stimuli are
+from the stimulus manifest (:func:`studio.study.stimuli.load_manifest`); a study whose stimuli are
 not rendered refuses new participants with a clear message instead of showing broken screens.
 
 Every refusal is a :class:`ServiceError` with an HTTP status, a stable ``code`` and a message a
 participant can read; rejected submissions are counted by the store.
+
+New participants are rate limited (:class:`StartLimits`): at most ``per_client`` admitted from one
+client address per ``client_window_s`` and ``total`` from all clients together per
+``total_window_s``; over either, ``start`` refuses with 429 ``rate_limited`` and
+``retry_after_s``. The store decides and records this in the transaction that creates the
+participant, so it holds across every process serving one database. A returning participant
+(same PROLIFIC_PID and STUDY_ID) is never limited. Answers sooner than the trial's clips could
+have played are refused by the store as ``answer.too_fast`` (see :mod:`studio.study.storage`).
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import re
 import threading
 import time
@@ -48,8 +57,11 @@ from urllib.parse import urlencode
 
 from studio.study.definition import CHOICE_LABELS, CHOICES_2AFC5, CHOICES_PAIRWISE, ClipRef, StudyDefinition
 from studio.study.storage import (
+    Admission,
+    HitLog,
     ParticipantState,
     ProlificIdentity,
+    RateLimited,
     Rejection,
     StoredTrial,
     StudyRecord,
@@ -58,8 +70,8 @@ from studio.study.storage import (
 )
 
 __all__ = [
-    "PROLIFIC_PARAMS", "REJECTION_STATUS", "ClipView", "ServiceError", "SessionView", "StudyService",
-    "TrialView", "participant_url",
+    "PROLIFIC_PARAMS", "REJECTION_STATUS", "ClipView", "ServiceError", "SessionView", "StartLimits",
+    "StudyService", "TrialView", "participant_url",
 ]  # fmt: skip
 
 PROLIFIC_PARAMS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")
@@ -78,6 +90,7 @@ REJECTION_STATUS: Mapping[Rejection, int] = {
     Rejection.NOT_JSON: 400,
     Rejection.INVALID_ANSWER: 422,
     Rejection.NOT_PLAYED: 409,
+    Rejection.TOO_FAST: 409,
     Rejection.INVALID_EVENT: 422,
     Rejection.TOO_MANY_EVENTS: 429,
 }
@@ -85,6 +98,7 @@ REJECTION_STATUS: Mapping[Rejection, int] = {
 _REJECTION_TEXT: Mapping[Rejection, str] = {
     Rejection.REPLAYED: "This screen was already answered; continuing with the next one.",
     Rejection.NOT_PLAYED: "Please play every clip to the end before answering.",
+    Rejection.TOO_FAST: "Please watch every clip to the end before answering.",
     Rejection.INVALID_ANSWER: "That answer is not complete; please check it and submit again.",
 }
 
@@ -92,14 +106,55 @@ _REJECTION_TEXT: Mapping[Rejection, str] = {
 class ServiceError(Exception):
     """A participant action was refused. ``status``: HTTP status (4xx, or 503 when the study is not
     ready); ``code``: stable machine-readable reason; ``message``: text for the participant;
-    ``detail``: more for scripted clients and logs (never model names)."""
+    ``detail``: more for scripted clients and logs (never model names); ``retry_after_s``: when a
+    rate-limited action may be tried again (the API sends it as ``Retry-After``)."""
 
-    def __init__(self, status: int, code: str, message: str, detail: str = "") -> None:
+    def __init__(
+        self, status: int, code: str, message: str, detail: str = "", *, retry_after_s: float | None = None
+    ) -> None:
         self.status, self.code, self.message, self.detail = status, code, message, detail or message
+        self.retry_after_s = retry_after_s
         super().__init__(f"{code}: {self.detail}")
 
+    @property
+    def retry_after(self) -> str | None:
+        """The ``Retry-After`` header value (whole seconds, at least 1), or None."""
+        return None if self.retry_after_s is None else str(max(1, math.ceil(self.retry_after_s)))
+
     def to_json(self) -> dict[str, Any]:
-        return {"error": self.code, "message": self.message, "detail": self.detail}
+        out: dict[str, Any] = {"error": self.code, "message": self.message, "detail": self.detail}
+        if self.retry_after_s is not None:
+            out["retry_after_s"] = int(self.retry_after or 1)
+        return out
+
+
+@dataclass(frozen=True)
+class StartLimits:
+    """How many new participants are admitted: ``per_client`` from one client address per
+    ``client_window_s`` seconds and ``total`` from everyone per ``total_window_s``; 0 turns a limit
+    off. Sliding windows: no window of that length ever holds more admissions than the limit."""
+
+    per_client: int = 10
+    client_window_s: float = 600.0
+    total: int = 300
+    total_window_s: float = 60.0
+
+    @property
+    def retention_s(self) -> float:
+        return max(self.client_window_s, self.total_window_s)
+
+    def wait_s(self, log: HitLog) -> float:
+        """Seconds until this client may be admitted (<= 0: now)."""
+        wait = 0.0
+        for count, window, per_client in (
+            (self.per_client, self.client_window_s, True),
+            (self.total, self.total_window_s, False),
+        ):
+            if count > 0:
+                age = log.age_s(count, window, per_client=per_client)  # the count-th newest admission
+                if age is not None:
+                    wait = max(wait, window - age)
+        return wait
 
 
 @dataclass(frozen=True)
@@ -133,6 +188,7 @@ class TrialView:
     question: str
     clips: tuple[ClipView, ...]
     options: tuple[tuple[str, str], ...]
+    clip_duration_s: float = 0.0  # every clip's length; an answer sooner than this is refused
 
     def to_json(self) -> dict[str, Any]:
         answer = (
@@ -150,6 +206,7 @@ class TrialView:
             "clips": [c.to_json() for c in self.clips],
             "options": [{"value": v, "label": label} for v, label in self.options],
             "answer_format": answer,
+            "clip_duration_s": self.clip_duration_s,
         }
 
 
@@ -157,7 +214,9 @@ class TrialView:
 class SessionView:
     """Where a participant stands: ``token`` for later calls, ``answered`` of ``total``, the next
     ``trial`` (None when done), the ``completion_code`` (only once every answer is committed),
-    ``resumed`` (a returning participant) and the study's ``consent``/``instructions`` texts."""
+    ``resumed`` (a returning participant), the study's ``consent``/``instructions`` texts, and
+    whether the participant already gave consent and saw the instructions (``consented``,
+    ``instructed``: recorded on the server, so a reload goes straight back to where they were)."""
 
     token: str
     answered: int
@@ -167,6 +226,8 @@ class SessionView:
     resumed: bool
     consent: str = ""
     instructions: str = ""
+    consented: bool = False
+    instructed: bool = False
 
     @property
     def completion_url(self) -> str | None:
@@ -183,6 +244,8 @@ class SessionView:
             "resumed": self.resumed,
             "consent": self.consent,
             "instructions": self.instructions,
+            "consented": self.consented,
+            "instructed": self.instructed,
         }
 
 
@@ -216,7 +279,7 @@ ManifestLoader = Callable[[Path, StudyDefinition], Any]  # returns an object wit
 
 
 def _default_manifest_loader(output_dir: Path, definition: StudyDefinition) -> Any:
-    from studio.study.stimuli import load_manifest  # helper B's module; imported when first needed
+    from studio.study.stimuli import load_manifest  # imported when first needed
 
     return load_manifest(output_dir, definition)
 
@@ -227,7 +290,10 @@ class StudyService:
     ``secret``: the study secret (the store's HMAC key); tokens use a key derived from it.
     ``output_dir``: the studio's output folder, holding ``stimuli/`` and the manifests.
     ``media_url``: URL prefix under which ``output_dir/stimuli/<name>`` is served.
-    ``manifest_loader``: ``(output_dir, definition) -> manifest`` (default: helper B's ``load_manifest``).
+    ``manifest_loader``: ``(output_dir, definition) -> manifest`` (default: stimuli.load_manifest).
+    ``start_limits``: the rate limit on new participants (None: none, e.g. the command line).
+    ``trusted_proxy_hops``: how many proxies in front of the server append to X-Forwarded-For
+    (the page and the API use it to find the client's address; 0 trusts no header).
     """
 
     def __init__(
@@ -240,6 +306,8 @@ class StudyService:
         manifest_loader: ManifestLoader | None = None,
         token_max_age_s: float = DEFAULT_TOKEN_MAX_AGE_S,
         clock: Callable[[], float] = time.time,
+        start_limits: StartLimits | None = StartLimits(),  # frozen: safe as a default
+        trusted_proxy_hops: int = 0,
     ) -> None:
         key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
         self.store = store
@@ -250,6 +318,8 @@ class StudyService:
         self._load_manifest = manifest_loader or _default_manifest_loader
         self._max_age = token_max_age_s
         self._clock = clock
+        self.start_limits = start_limits
+        self.trusted_proxy_hops = trusted_proxy_hops
         self._lock = threading.Lock()
         # SQLite takes one writer at a time and makes the others poll with growing sleeps (up to
         # 100 ms each), which under load turns into multi-second tails; queueing this process's
@@ -259,6 +329,19 @@ class StudyService:
         )
         self._studies: dict[int, StudyRecord] = {}
         self._manifests: dict[str, Any] = {}  # by definition hash; only successful loads are cached
+
+    @classmethod
+    def from_config(cls, store: StudyStore, config: Any) -> StudyService:
+        """The service a server runs (a :class:`~studio.config.StudioConfig`: secret, output folder,
+        start limits, trusted proxy hops)."""
+        limits = StartLimits(
+            config.start_limit_per_client, config.start_limit_client_window_s,
+            config.start_limit_total, config.start_limit_total_window_s,
+        )  # fmt: skip
+        return cls(
+            store, config.study_secret or "", config.output_dir, start_limits=limits,
+            trusted_proxy_hops=config.trusted_proxy_hops,
+        )  # fmt: skip
 
     # -- studies and stimuli -------------------------------------------------------------------
     def study(self, key: Any) -> StudyRecord:
@@ -375,6 +458,7 @@ class StudyService:
             trial.question,
             tuple(clips),
             options,
+            d.stimulus.clip_duration_s,
         )
 
     def _view(self, study: StudyRecord, token: str, state: ParticipantState) -> SessionView:
@@ -383,14 +467,19 @@ class StudyService:
             token=token, answered=state.answered, total=state.total, trial=trial,
             completion_code=state.completion_code, resumed=not state.created,
             consent=study.definition.consent, instructions=study.definition.instructions,
+            consented=state.consented or state.answered > 0,
+            instructed=state.instructed or state.answered > 0,
         )  # fmt: skip
 
     # -- actions -------------------------------------------------------------------------------
-    def start(self, study_key: Any, params: Mapping[str, Any]) -> SessionView:
+    def start(self, study_key: Any, params: Mapping[str, Any], *, client: str | None = None) -> SessionView:
         """Admit or resume the participant named by the Prolific URL parameters.
 
         ``params``: the page's query parameters (``PROLIFIC_PID`` required; ``STUDY_ID``,
         ``SESSION_ID`` optional). The same PROLIFIC_PID and STUDY_ID resume the same participant.
+        ``client``: the client's address (:func:`studio.security.clients.client_address`), for the
+        rate limit on new participants; a caller without one (the command line, tests) passes None
+        and is counted under one shared name.
         """
         study = self.study(study_key)
         values = {name: params.get(name) or "" for name in PROLIFIC_PARAMS}
@@ -410,8 +499,24 @@ class StudyService:
                 "This link's Prolific ID is not valid. Please open the study from Prolific.",
             ) from None
         self.check_stimuli(study)  # before a participant index is spent on a study nobody can take
-        with self._writing:
-            state = self.store.get_or_create_participant(study, identity)
+        limits = self.start_limits
+        admission = (
+            None
+            if limits is None or (limits.per_client <= 0 and limits.total <= 0)
+            else Admission(client or "unknown", limits.wait_s, limits.retention_s)
+        )
+        try:
+            with self._writing:
+                state = self.store.get_or_create_participant(study, identity, admission=admission)
+        except RateLimited as limited:
+            minutes = max(1, math.ceil(limited.retry_after_s / 60))
+            raise ServiceError(
+                429, "rate_limited",
+                f"Too many people started this study from your network just now. Please try again in "
+                f"{minutes} minute{'s' if minutes > 1 else ''}.",
+                f"new participants are rate limited; retry after {limited.retry_after_s:.0f} s",
+                retry_after_s=limited.retry_after_s,
+            ) from None  # fmt: skip
         return self._view(study, self._token(study, state.participant_id), state)
 
     def current(self, token: str) -> SessionView:
@@ -471,6 +576,7 @@ class StudyService:
         return SessionView(
             token=token, answered=ack.answered, total=ack.total, trial=trial,
             completion_code=ack.completion_code, resumed=True, consent=d.consent, instructions=d.instructions,
+            consented=True, instructed=True,
         )  # fmt: skip
 
     @staticmethod

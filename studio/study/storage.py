@@ -22,6 +22,24 @@ has committed; a completion code only with the ack of the last answer (or afterw
 submissions raise :class:`SubmissionRejected` with a :class:`Rejection` reason, are counted in
 ``rejection_counters`` in a separate transaction, and leave answers untouched.
 
+Playback timing is judged on the server's clock: ``trials.served_at`` is stamped in the
+transaction that first hands a trial out (a new participant's first trial, or the next trial in
+an answer's acknowledgement), and an answer is refused as ``too_fast`` unless at least
+:func:`playback_floor_ms` has passed since then. The page lets a participant play a screen's clips
+side by side at the same time (nothing forces one after the other), so the floor is the longest
+clip of the trial, not the sum of their lengths; every clip of a study has the same length, less
+:data:`PLAYBACK_TOLERANCE_MS` for frame rounding. A trial that was never handed out (a guessed
+trial id) has no ``served_at`` and is refused the same way. Each clip still needs its ``ended``
+event (``not_played``).
+
+Rate limits live in the database too, so every process serving one database shares them:
+``rate_hits`` holds one row per counted action (a new participant admitted, an admin login
+attempt) by scope and keyed hash of the client address. :meth:`StudyStore.rate_attempt` decides
+and records in one transaction under a lock per scope (PostgreSQL: an advisory transaction lock;
+SQLite: ``BEGIN IMMEDIATE`` already serialises writers), so concurrent attempts from several
+processes are counted exactly once each; :meth:`StudyStore.get_or_create_participant` does the same
+inside the transaction that creates the participant (a resuming participant is never counted).
+
 Schema migrations are explicit and versioned (``schema_versions`` table, :data:`MIGRATIONS`):
 ``StudyStore(...)`` upgrades the database at start, under ``BEGIN IMMEDIATE`` (SQLite) or an
 advisory lock (PostgreSQL), so two processes starting together do not both migrate.
@@ -40,7 +58,7 @@ import statistics
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -62,7 +80,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     create_engine,
+    delete,
     event,
     func,
     inspect,
@@ -87,9 +107,10 @@ from studio.study.definition import (
 )
 
 __all__ = [
-    "EVENT_KINDS", "EXPORT_COLUMNS", "HEAD_VERSION", "MAX_ANSWER_BYTES", "MIGRATIONS", "Ack",
-    "ParticipantState", "ParticipantSummary", "ProlificIdentity", "Rejection", "StorageError", "StoredTrial",
-    "StudyRecord", "StudyStore", "SubmissionRejected", "create_study_engine", "sqlite_url",
+    "EVENT_KINDS", "EXPORT_COLUMNS", "HEAD_VERSION", "MAX_ANSWER_BYTES", "MIGRATIONS",
+    "PLAYBACK_TOLERANCE_MS", "Ack", "Admission", "HitLog", "ParticipantState", "ParticipantSummary",
+    "ProlificIdentity", "RateLimited", "Rejection", "StorageError", "StoredTrial", "StudyRecord",
+    "StudyStore", "SubmissionRejected", "create_study_engine", "playback_floor_ms", "sqlite_url",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -104,6 +125,9 @@ _MIGRATION_LOCK_KEY = int.from_bytes(
     hashlib.sha256(b"studio.study.storage/migrate").digest()[:8], "big", signed=True
 )
 _WRITE = "studio_write"  # execution option marking the engine whose transactions write
+# An answer may come this much sooner than the longest clip lasts: the video's last frame and
+# timer granularity, never a whole clip.
+PLAYBACK_TOLERANCE_MS = 100
 
 
 class StorageError(RuntimeError):
@@ -121,8 +145,17 @@ class Rejection(StrEnum):
     NOT_JSON = "not_json"  # payload is not a JSON document (or has NaN, duplicate keys)
     INVALID_ANSWER = "invalid_answer"  # JSON, but not an answer to this trial
     NOT_PLAYED = "not_played"  # some clip has no recorded 'ended' event
+    TOO_FAST = "too_fast"  # answered sooner after the trial was served than its clips last
     INVALID_EVENT = "invalid_event"  # unknown kind, clip out of range, missing trial
     TOO_MANY_EVENTS = "too_many_events"  # MAX_EVENTS_PER_PARTICIPANT reached
+
+
+class RateLimited(Exception):  # noqa: N818  (a refusal is an outcome, not a crash)
+    """A rate-limited action was refused (nothing recorded); try again in ``retry_after_s``."""
+
+    def __init__(self, scope: str, retry_after_s: float) -> None:
+        self.scope, self.retry_after_s = scope, max(0.0, retry_after_s)
+        super().__init__(f"{scope}: rate limited, retry after {self.retry_after_s:.1f} s")
 
 
 class SubmissionRejected(Exception):  # noqa: N818  (a rejection is an outcome, not a crash)
@@ -269,6 +302,8 @@ class TrialRow(Base):
     kind: Mapped[str] = mapped_column(String(16))
     item_id: Mapped[str] = mapped_column(String(200))
     spec_json: Mapped[str] = mapped_column(Text)
+    # when the trial was first handed to its participant (server clock; schema version 3)
+    served_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AnswerRow(Base):
@@ -337,6 +372,22 @@ class RejectionCounterRow(Base):
     count: Mapped[int] = mapped_column(Integer)
     first_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RateHitRow(Base):
+    """One counted action for rate limits (schema version 3): ``scope`` (``start``,
+    ``admin_login``), ``client`` (keyed hash of the client address, never the address) and when.
+    Rows older than a scope's longest window are pruned as new ones come in."""
+
+    __tablename__ = "rate_hits"
+    __table_args__ = (
+        Index("ix_rate_hits_scope_client_at", "scope", "client", "at"),
+        Index("ix_rate_hits_scope_at", "scope", "at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(32))
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -443,7 +494,31 @@ def _migration_2(conn: Connection) -> None:
     counters.create(conn)
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2)
+def _migration_3(conn: Connection) -> None:
+    """When each trial was first served (server-side playback timing); rate-limit hits."""
+    timestamp = DateTime(timezone=False).compile(dialect=conn.dialect)
+    conn.execute(text(f"ALTER TABLE trials ADD COLUMN served_at {timestamp}"))
+    md = MetaData(naming_convention=NAMING)
+    trials = Table("trials", md, Column("id", Integer), Column("served_at", UTCDateTime))
+    events = Table("events", md, Column("trial_id", Integer), Column("created_at", UTCDateTime))
+    # trials handed out before this version: their first event, else now (a participant who was
+    # mid-screen at the upgrade waits one clip length at most)
+    first_event = select(func.min(events.c.created_at)).where(events.c.trial_id == trials.c.id)
+    now = bindparam("now", _now(), type_=UTCDateTime)
+    conn.execute(trials.update().values(served_at=func.coalesce(first_event.scalar_subquery(), now)))
+    hits = Table(
+        "rate_hits", md,
+        Column("id", Integer, primary_key=True),
+        Column("scope", String(32), nullable=False),
+        Column("client", String(64), nullable=False),
+        Column("at", UTCDateTime, nullable=False),
+        Index("ix_rate_hits_scope_client_at", "scope", "client", "at"),
+        Index("ix_rate_hits_scope_at", "scope", "at"),
+    )  # fmt: skip
+    hits.create(conn)
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2, _migration_3)
 HEAD_VERSION = len(MIGRATIONS)
 
 
@@ -538,7 +613,8 @@ class StoredTrial:
 @dataclass(frozen=True)
 class ParticipantState:
     """Where a participant stands: ``answered`` of ``total`` trials, the ``next_trial`` (None when
-    done) and the ``completion_code`` (only once every answer is committed)."""
+    done), the ``completion_code`` (only once every answer is committed) and whether consent and
+    the instructions are already recorded."""
 
     participant_id: int
     participant_index: int
@@ -547,6 +623,61 @@ class ParticipantState:
     answered: int
     next_trial: StoredTrial | None
     completion_code: str | None
+    consented: bool = False  # a 'consent' event is stored: a reload skips the consent screen
+    instructed: bool = False  # an 'instructions' event is stored: a reload skips the instructions too
+
+
+class HitLog:
+    """The rate hits of one scope as a rate policy sees them, inside the transaction that decides
+    (under the scope's lock). ``per_client``: only this client's hits, else every client's."""
+
+    def __init__(self, session: Session, scope: str, client: str, now: datetime) -> None:
+        self._session, self._scope, self._client, self._now = session, scope, client, now
+
+    def _where(self, window_s: float, per_client: bool) -> list[Any]:
+        since = self._now - timedelta(seconds=window_s)
+        where = [RateHitRow.scope == self._scope, RateHitRow.at > since]
+        if per_client:
+            where.append(RateHitRow.client == self._client)
+        return where
+
+    def count(self, window_s: float, *, per_client: bool = True) -> int:
+        """Hits within the last ``window_s`` seconds."""
+        query = select(func.count()).select_from(RateHitRow).where(*self._where(window_s, per_client))
+        return int(self._session.scalar(query) or 0)
+
+    def age_s(self, n: int, window_s: float, *, per_client: bool = True) -> float | None:
+        """Seconds since the ``n``-th newest hit (1 = newest) within the window; None if fewer."""
+        query = (
+            select(RateHitRow.at)
+            .where(*self._where(window_s, per_client))
+            .order_by(RateHitRow.at.desc())
+            .offset(n - 1)
+            .limit(1)
+        )
+        at = self._session.scalar(query)
+        return None if at is None else (self._now - at).total_seconds()
+
+
+RatePolicy = Callable[[HitLog], float]
+"""Decides one attempt: seconds the client must still wait (<= 0: allowed, and recorded)."""
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The rate limit on admitting a new participant: the ``client``'s address (stored only as a
+    keyed hash), the ``policy`` and ``retention_s``, the longest window it looks back over."""
+
+    client: str
+    policy: RatePolicy = field(repr=False)
+    retention_s: float
+    scope: str = "start"
+
+
+def playback_floor_ms(definition: StudyDefinition) -> float:
+    """The least time from serving a trial to its answer: the longest clip (clips can play side by
+    side; every clip of a study has the same length), less :data:`PLAYBACK_TOLERANCE_MS`."""
+    return max(0.0, definition.stimulus.clip_duration_s * 1000 - PLAYBACK_TOLERANCE_MS)
 
 
 @dataclass(frozen=True)
@@ -726,9 +857,24 @@ class StudyStore:
         """The stored identity: HMAC-SHA256(secret, PROLIFIC_PID, STUDY_ID), hex."""
         return _mac(self._secret, "studio-participant-v1", identity.pid, identity.study_id)
 
-    def get_or_create_participant(self, study: StudyRecord, identity: ProlificIdentity) -> ParticipantState:
+    def get_or_create_participant(
+        self, study: StudyRecord, identity: ProlificIdentity, *, admission: Admission | None = None
+    ) -> ParticipantState:
         """The participant with this identity (resuming: same id, next unanswered trial), or a new
-        one with the next participant index and its trials from :func:`participant_trials`."""
+        one with the next participant index and its trials from :func:`participant_trials`.
+
+        ``admission``: the rate limit on new participants, decided and recorded in the same
+        transaction that creates one (a resuming participant is never limited). Over the limit:
+        :class:`RateLimited`, nothing stored, counted as ``start.rate_limited`` for the study."""
+        try:
+            return self._get_or_create_participant(study, identity, admission)
+        except RateLimited as limited:
+            self._count_rejection(study, None, f"{limited.scope}.rate_limited")
+            raise
+
+    def _get_or_create_participant(
+        self, study: StudyRecord, identity: ProlificIdentity, admission: Admission | None
+    ) -> ParticipantState:
         ident = self.identity_hash(identity)
         session_hash = _mac(
             self._secret, "studio-session-v1", identity.pid, identity.study_id, identity.session_id
@@ -744,6 +890,12 @@ class StudyStore:
             )
             created = row is None
             now = _now()
+            if row is None and admission is not None:
+                wait = self._rate_attempt(
+                    session, admission.scope, admission.client, admission.policy, admission.retention_s, now
+                )
+                if wait > 0:
+                    raise RateLimited(admission.scope, wait)  # rolls back: nothing stored
             if row is None:
                 last = session.scalar(
                     select(func.max(ParticipantRow.participant_index)).where(
@@ -776,8 +928,21 @@ class StudyStore:
             else:
                 row.session_hash, row.last_seen_at = session_hash, now
             total, answered, next_trial = self._progress(session, row.id)
+            if next_trial is not None:
+                self._serve(session, next_trial.id, now)
             code = self._code(study, row) if row.completed_at is not None else None
-            return ParticipantState(row.id, row.participant_index, created, total, answered, next_trial, code)
+            consented, instructed = self._consent(session, row.id)
+            return ParticipantState(
+                row.id,
+                row.participant_index,
+                created,
+                total,
+                answered,
+                next_trial,
+                code,
+                consented,
+                instructed,
+            )
 
     def participant_state(self, study: StudyRecord, participant_id: int) -> ParticipantState:
         """Progress of a known participant (read only)."""
@@ -787,7 +952,10 @@ class StudyStore:
                 raise KeyError(f"no participant {participant_id} in study {study.id}")
             total, answered, next_trial = self._progress(session, row.id)
             code = self._code(study, row) if row.completed_at is not None else None
-            return ParticipantState(row.id, row.participant_index, False, total, answered, next_trial, code)
+            consented, instructed = self._consent(session, row.id)
+            return ParticipantState(
+                row.id, row.participant_index, False, total, answered, next_trial, code, consented, instructed
+            )
 
     def completion_code(self, study: StudyRecord, participant_id: int) -> str | None:
         """The completion code, or None while any trial is unanswered."""
@@ -822,13 +990,81 @@ class StudyStore:
         next_trial = None if row is None else StoredTrial(row.id, Trial.from_json(json.loads(row.spec_json)))
         return total, answered, next_trial
 
+    @staticmethod
+    def _serve(session: Session, trial_id: int, now: datetime) -> None:
+        """Stamp when a trial is first handed out (kept on later hand-outs: a reload does not
+        restart the clock an answer is measured against)."""
+        trials = TrialRow.__table__
+        session.execute(
+            trials.update().where(trials.c.id == trial_id, trials.c.served_at.is_(None)).values(served_at=now)
+        )
+
+    @staticmethod
+    def _consent(session: Session, participant_id: int) -> tuple[bool, bool]:
+        kinds = set(
+            session.scalars(
+                select(EventRow.kind)
+                .where(
+                    EventRow.participant_id == participant_id, EventRow.kind.in_(("consent", "instructions"))
+                )
+                .distinct()
+            )
+        )
+        return "consent" in kinds, "instructions" in kinds
+
+    # -- rate limits -----------------------------------------------------------------------------
+    def client_hash(self, client: str) -> str:
+        """The stored form of a client address: HMAC-SHA256(secret, address), hex (never the address)."""
+        return _mac(self._secret, "studio-client-v1", client)
+
+    def _rate_attempt(
+        self, session: Session, scope: str, client: str, policy: RatePolicy, retention_s: float, now: datetime
+    ) -> float:
+        if self.dialect == "postgresql":
+            # one lock per scope, held to commit: concurrent attempts from any process are decided
+            # one after another, each seeing the hits the earlier ones recorded
+            session.execute(select(func.pg_advisory_xact_lock(_rate_lock_key(scope))))
+        session.execute(
+            delete(RateHitRow).where(
+                RateHitRow.scope == scope, RateHitRow.at < now - timedelta(seconds=retention_s)
+            )
+        )
+        client_key = self.client_hash(client)
+        wait = float(policy(HitLog(session, scope, client_key, now)))
+        if wait > 0:
+            return wait
+        session.add(RateHitRow(scope=scope, client=client_key, at=now))
+        session.flush()
+        return 0.0
+
+    def rate_attempt(self, scope: str, client: str, policy: RatePolicy, retention_s: float) -> float:
+        """Decide and record one attempt atomically (see the module docstring): returns 0 when
+        ``policy`` allowed it (a hit is stored), else the seconds to wait (nothing stored).
+        ``retention_s``: the longest window ``policy`` looks at; older hits of the scope are pruned."""
+        with self._write() as session:
+            return self._rate_attempt(session, scope, client, policy, retention_s, _now())
+
+    def rate_clear(self, scope: str, client: str) -> int:
+        """Forget a client's hits in a scope (e.g. its failed logins after a good one); how many."""
+        with self._write() as session:
+            result = session.execute(
+                delete(RateHitRow).where(
+                    RateHitRow.scope == scope, RateHitRow.client == self.client_hash(client)
+                )
+            )
+            return int(result.rowcount or 0)
+
     # -- rejections ------------------------------------------------------------------------------
     def _reject(
         self, study: StudyRecord, participant_id: Any, error: SubmissionRejected
     ) -> SubmissionRejected:
         """Count a rejection in its own transaction (the submission's was rolled back), under the
         claimed participant if it really is one of this study's, else under key 0."""
-        now, reason = _now(), f"{error.what}.{error.reason.value}"
+        self._count_rejection(study, participant_id, f"{error.what}.{error.reason.value}")
+        return error
+
+    def _count_rejection(self, study: StudyRecord, participant_id: Any, reason: str) -> None:
+        now = _now()
         table = RejectionCounterRow.__table__
         dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         statement = dialect_insert(table).values(
@@ -849,8 +1085,7 @@ class StudyStore:
                 key = 0 if participant is None else participant.id
                 session.execute(statement.values(participant_key=key))
         except Exception:  # the rejection stands even if counting it failed (e.g. database busy)
-            log.exception("could not count a rejected %s (%s)", error.what, reason)
-        return error
+            log.exception("could not count a rejection (%s)", reason)
 
     def rejection_counts(self, study: StudyRecord) -> dict[str, int]:
         """``{"answer.replayed": n, "event.invalid_event": m, ...}`` over all participants."""
@@ -1022,6 +1257,16 @@ class StudyStore:
                         Rejection.NOT_PLAYED, f"clips {missing} were not played to the end"
                     )
                 now = _now()
+                floor_ms = playback_floor_ms(study.definition)
+                if trial_row.served_at is None:
+                    raise SubmissionRejected(Rejection.TOO_FAST, f"trial {trial_id} was never served")
+                elapsed_ms = (now - trial_row.served_at).total_seconds() * 1000
+                if elapsed_ms < floor_ms:
+                    raise SubmissionRejected(
+                        Rejection.TOO_FAST,
+                        f"answered {elapsed_ms:.0f} ms after the trial was served; "
+                        f"its clips need {floor_ms:.0f} ms to play",
+                    )
                 first = session.scalar(
                     select(func.min(EventRow.created_at)).where(
                         EventRow.participant_id == participant.id, EventRow.trial_id == trial_row.id
@@ -1051,6 +1296,8 @@ class StudyStore:
                         Rejection.REPLAYED, f"trial {trial_id} is already answered"
                     ) from None
                 total, answered, next_trial = self._progress(session, participant.id)
+                if next_trial is not None:
+                    self._serve(session, next_trial.id, now)
                 if answered == total and participant.completed_at is None:
                     participant.completed_at = now
                 code = self._code(study, participant) if answered == total else None
@@ -1168,6 +1415,12 @@ class StudyStore:
                 )
             )
         return out
+
+
+def _rate_lock_key(scope: str) -> int:
+    return int.from_bytes(
+        hashlib.sha256(f"studio.study.storage/rate/{scope}".encode()).digest()[:8], "big", signed=True
+    )
 
 
 def _reject_constant(name: str) -> Any:

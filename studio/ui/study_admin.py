@@ -25,6 +25,7 @@ from studio.config import StudioConfig
 from studio.formats import FormatError
 from studio.gpu import gpu_task
 from studio.models.pool import ModelPool
+from studio.security.files import CACHE_LIFETIME_S, FileAccessError, uploaded_file
 from studio.study.storage import StorageError, StudyRecord, StudyStore
 
 MAX_CONFIG_BYTES = 256 * 1024  # a study config with 1000 prompts is ~100 kB
@@ -61,7 +62,10 @@ def read_upload(path: str | Path | None) -> str:
     """The text of an uploaded config (UTF-8, at most :data:`MAX_CONFIG_BYTES`)."""
     if not path:
         return ""
-    file = Path(path)
+    try:
+        file = uploaded_file(path)  # only a file this server received as an upload
+    except FileAccessError as exc:
+        raise AdminError(str(exc)) from None
     if file.suffix.lower() not in (".yaml", ".yml", ".json"):
         raise AdminError("A study config must be a .yaml, .yml or .json file.")
     if file.stat().st_size > MAX_CONFIG_BYTES:
@@ -285,7 +289,7 @@ def build_admin(config: StudioConfig, store: StudyStore, *, pool: ModelPool | No
 
         return run
 
-    with gr.Blocks(title="Study admin", analytics_enabled=False) as admin:
+    with gr.Blocks(title="Study admin", analytics_enabled=False, delete_cache=CACHE_LIFETIME_S) as admin:
         gr.Markdown(
             "# Study admin\nCreate studies, render their stimuli, watch progress, read results, export."
         )

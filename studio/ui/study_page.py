@@ -3,8 +3,11 @@
 Reached as ``/study?study=<id>&PROLIFIC_PID=...&STUDY_ID=...&SESSION_ID=...`` (a separate Blocks
 mounted at ``/study`` by :mod:`studio.server`). Every action goes through
 :class:`~studio.study.service.StudyService`, exactly as the JSON API does, so the page and scripted
-clients behave the same. The page keeps only the signed session token in a ``gr.State``; reloading
-the link resumes at the first unanswered screen.
+clients behave the same (new participants are rate limited per client address there too: over the
+limit the page says when to try again). The page keeps only the signed session token in a
+``gr.State``; reloading the link resumes where the participant was: consent and the instructions
+are recorded on the server as events, so a reload after them (even before the first answer) does
+not ask again.
 
 The answer controls unlock when every clip of the screen has played to its end (the video ``end``
 event, recorded as an ``ended`` event); the store refuses answers without those events anyway.
@@ -20,6 +23,8 @@ from typing import Any
 
 import gradio as gr
 
+from studio.security.clients import client_address
+from studio.security.files import CACHE_LIFETIME_S
 from studio.study.definition import MAX_RANK_MODELS
 from studio.study.service import ServiceError, SessionView, StudyService
 
@@ -70,7 +75,8 @@ def build_study_page(service: StudyService | None, unavailable: str | None = Non
     """The participant page. ``service`` None: the page shows ``unavailable`` (e.g. no study secret
     configured) and does nothing else."""
     played = _Played()
-    with gr.Blocks(title=TITLE, analytics_enabled=False, fill_width=True) as page:
+    blocks = gr.Blocks(title=TITLE, analytics_enabled=False, fill_width=True, delete_cache=CACHE_LIFETIME_S)
+    with blocks as page:
         token = gr.State(None)  # the signed session token; nothing else about the participant
         current = gr.State(None)  # {"trial_id": int, "k": int, "type": str} of the screen shown
 
@@ -195,14 +201,18 @@ def build_study_page(service: StudyService | None, unavailable: str | None = Non
             if service is None:
                 return show(error_box) | {error_md: f"### Studies are not available\n{unavailable or ''}"}
             params = dict(request.query_params)
+            peer = request.client.host if request.client else None
+            client = client_address(peer, request.headers, service.trusted_proxy_hops)
             try:
-                view = service.start(params.get("study"), params)
+                view = service.start(params.get("study"), params, client=client)
                 base = {token: view.token, consent_md: view.consent, instructions_md: view.instructions}
                 if view.trial is None:
                     return base | finish(view)
-                if view.answered > 0:  # a returning participant already consented: straight back in
+                if view.instructed:  # consent and instructions are on record: straight back in
                     welcome = "Welcome back: you continue where you left off."
                     return base | render_trial(view, view.token, welcome)
+                if view.consented:
+                    return base | show(instructions_box)
             except ServiceError as error:
                 return failure(error)
             return base | show(consent_box)

@@ -1,110 +1,35 @@
 """Study storage fixtures: a real PostgreSQL server on loopback, started and stopped by the tests.
 
 The server comes from Debian's ``postgresql`` package (``make test`` installs it, see
-scripts/test-packages.txt). As root it runs as the ``postgres`` user (or ``nobody``), because
-PostgreSQL refuses to run as root. Its data, socket and log live in a private temporary folder;
-it listens on 127.0.0.1 only, with a random password (scram-sha-256). Each test gets a fresh
-database on it. ``fsync`` is off: these tests check the studio's constraints and logic, not
-PostgreSQL's own durability, and fsync would only make them slower.
+scripts/test-packages.txt), started by :func:`benchmarks.study_server.throwaway_postgres` (the
+multi-process load benchmark uses the same): as root it runs as the ``postgres`` user (or
+``nobody``), because PostgreSQL refuses to run as root. Its data, socket and log live in a private
+temporary folder; it listens on 127.0.0.1 only, with a random password (scram-sha-256). Each test
+gets a fresh database on it. ``fsync`` is off: these tests check the studio's constraints and
+logic, not PostgreSQL's own durability, and fsync would only make them slower.
 """
 
 from __future__ import annotations
 
-import os
-import pwd
-import secrets
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from benchmarks.study_server import PostgresUnavailable, create_database, throwaway_postgres
 from studio.study.definition import StudyDefinition, parse_definition
 
 SECRET = b"test-secret-0123456789abcdef-XYZ"  # 32 bytes; the store's HMAC key in tests
 
 
-def _pg_bindir() -> Path | None:
-    """Debian keeps the server binaries in /usr/lib/postgresql/<major>/bin, off PATH."""
-    found = [p for p in Path("/usr/lib/postgresql").glob("*/bin/initdb") if p.parts[-3].isdigit()]
-    found.sort(key=lambda p: int(p.parts[-3]))
-    if found:
-        return found[-1].parent
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    return Path(initdb).resolve().parent if initdb and pg_ctl else None
-
-
-def _run_as() -> tuple[list[str], str | None]:
-    """Command prefix and user for running the server: unprivileged even when the tests are root."""
-    if os.geteuid() != 0:
-        return [], None
-    for user in ("postgres", "nobody"):
-        try:
-            pwd.getpwnam(user)
-        except KeyError:
-            continue
-        runuser = shutil.which("runuser")
-        if runuser is None:
-            pytest.fail("running as root without runuser (util-linux): cannot start PostgreSQL unprivileged")
-        return [runuser, "-u", user, "--"], user
-    pytest.fail("running as root with no 'postgres' or 'nobody' user to start PostgreSQL as")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A running PostgreSQL server; yields the admin URL of its ``postgres`` database."""
-    bindir = _pg_bindir()
-    if bindir is None:
-        pytest.skip(
-            "PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin or on PATH; "
-            "install Debian's 'postgresql' package (make test does) to run the storage tests against it"
-        )
-    prefix, user = _run_as()
-    # not pytest's tmp_path: that lives under a root-only folder the server user cannot enter
-    root = Path(tempfile.mkdtemp(prefix="studio-pg-"))
-    password = secrets.token_hex(16)
-    (root / "pwfile").write_text(password + "\n")
-    (root / "sock").mkdir()
-    if user is not None:
-        record = pwd.getpwnam(user)
-        for path in (root, root / "pwfile", root / "sock"):
-            os.chown(path, record.pw_uid, record.pw_gid)
-    data, log = root / "data", root / "server.log"
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=60, check=False)
-
-    init = run(str(bindir / "initdb"), "-D", str(data), "-U", "studio", "--pwfile", str(root / "pwfile"),
-               "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync")  # fmt: skip
-    if init.returncode != 0:
-        shutil.rmtree(root, ignore_errors=True)
-        pytest.fail(f"initdb failed:\n{init.stdout}\n{init.stderr}")
-    options = "-c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=100"
-    port = 0
-    for _attempt in range(3):  # the free port can be taken between probing and binding
-        port = _free_port()
-        start = run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "30",
-                    "-o", f"{options} -p {port} -k {root / 'sock'}", "start")  # fmt: skip
-        if start.returncode == 0:
-            break
-    else:
-        text = log.read_text() if log.exists() else ""
-        shutil.rmtree(root, ignore_errors=True)
-        pytest.fail(f"PostgreSQL did not start:\n{start.stdout}\n{start.stderr}\n{text}")
     try:
-        yield f"postgresql+psycopg://studio:{password}@127.0.0.1:{port}/postgres"
-    finally:
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
-        shutil.rmtree(root, ignore_errors=True)
+        with throwaway_postgres() as url:
+            yield url
+    except PostgresUnavailable as exc:
+        pytest.skip(f"{exc} (make test installs it) to run the storage tests against PostgreSQL")
 
 
 @pytest.fixture
@@ -116,11 +41,9 @@ def postgres_databases(postgres_server: str) -> Iterator[Callable[[], str]]:
     made: list[str] = []
 
     def make() -> str:
-        name = f"t_{secrets.token_hex(6)}"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        made.append(name)
-        return postgres_server.rsplit("/", 1)[0] + f"/{name}"
+        url = create_database(postgres_server)
+        made.append(url.rsplit("/", 1)[1])
+        return url
 
     yield make
     with psycopg.connect(admin, autocommit=True) as conn:

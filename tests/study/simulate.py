@@ -2,22 +2,36 @@
 
 Each simulated participant prefers models by a latent score plus Gaussian noise; a careless one
 answers at random and fails every attention check (so exclusions are exact). The store
-measures dwell on the server clock; the simulation backdates a trial's events by ``dwell_s`` so a
-dwell rule sees the watching time a real participant would have spent.
+measures dwell and playback time on the server clock; the simulation backdates a trial's events
+and the time it was served by ``dwell_s`` (:func:`backdate`) so the store sees the watching time a
+real participant would have spent.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from studio.study.definition import CHOICES_2AFC5, CHOICES_PAIRWISE, Trial
-from studio.study.storage import EventRow, ProlificIdentity, StudyRecord, StudyStore
+from studio.study.storage import EventRow, ProlificIdentity, StudyRecord, StudyStore, TrialRow
+
+
+def backdate(store: StudyStore, trial_id: int, seconds: float, served_s: float | None = None) -> None:
+    """Move a trial's events ``seconds`` and when it was served ``served_s`` (default: the same)
+    into the past: as if its participant had spent that long on the screen (the store times
+    answers and dwell on its own clock). A trial not served yet counts as served then."""
+    with Session(store.engine) as session, session.begin():
+        trial = session.get(TrialRow, trial_id)
+        if trial is not None:  # one not handed out yet (a test answering out of order): now served
+            served = trial.served_at or datetime.now(UTC)
+            trial.served_at = served - timedelta(seconds=seconds if served_s is None else served_s)
+        for event in session.scalars(select(EventRow).where(EventRow.trial_id == trial_id)):
+            event.created_at -= timedelta(seconds=seconds)
 
 
 def answer_for(
@@ -81,9 +95,8 @@ def simulate(
             for clip in range(len(stored.trial.clips)):
                 store.record_event(study, state.participant_id, "play", trial_id=stored.id, clip=clip)
                 store.record_event(study, state.participant_id, "ended", trial_id=stored.id, clip=clip)
-            with Session(store.engine) as session, session.begin():
-                for event in session.scalars(select(EventRow).where(EventRow.trial_id == stored.id)):
-                    event.created_at -= timedelta(seconds=dwell_s)
+            # served at least one clip length ago, whatever dwell the test wants to see
+            backdate(store, stored.id, dwell_s, max(dwell_s, study.definition.stimulus.clip_duration_s))
             answer = answer_for(trial_type, stored.trial, quality, rng, n in careless)
             ack = store.submit_answer(study, state.participant_id, stored.id, json.dumps(answer))
             if n in incomplete:

@@ -145,3 +145,18 @@ def test_status_report_and_export_of_a_simulated_study(env, capsys):
         "answers.csv", "answers.parquet", "codebook.json", "codebook.md", "participants.csv",
         "participants.parquet",
     ]  # fmt: skip
+
+
+def test_an_all_digit_hash_prefix_names_the_study():
+    from studio.study.cli import find_study
+
+    class Store:
+        def get_study(self, key):
+            if key == "12345678" + "a" * 56:
+                return "the study"
+            raise KeyError(key)
+
+        def list_studies(self):
+            return [(1, "12345678" + "a" * 56, "x")]
+
+    assert find_study(Store(), "12345678") == "the study"  # one study, id 1: the digits are a prefix

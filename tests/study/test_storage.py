@@ -35,6 +35,7 @@ from studio.study.storage import (
     sqlite_url,
 )
 from tests.study.conftest import SECRET, make_definition
+from tests.study.simulate import backdate
 
 PID = "5f1d3c0ffee0b5e55ed1d2a3"  # looks like a Prolific id; must never reach the database
 PROLIFIC_STUDY = "64aa0bb1cc2dd3ee4ff50617"
@@ -67,10 +68,13 @@ def good_answer(trial: Trial, *, pass_check: bool = True) -> str:
 
 
 def play(store: StudyStore, study: StudyRecord, participant_id: int, trial_id: int, n_clips: int = 2) -> None:
+    """Watch every clip to the end; the trial counts as served 5 s ago (its clips last 4 s), its
+    events stay where they are (dwell tests see milliseconds)."""
     store.record_event(study, participant_id, "shown", trial_id=trial_id)
     for clip in range(n_clips):
         store.record_event(study, participant_id, "play", trial_id=trial_id, clip=clip, client_ms=10.0)
         store.record_event(study, participant_id, "ended", trial_id=trial_id, clip=clip, client_ms=4010.0)
+    backdate(store, trial_id, 0.0, served_s=5.0)
 
 
 def answer_next(store: StudyStore, study: StudyRecord, participant_id: int, **kw: bool) -> storage.Ack:
@@ -548,7 +552,7 @@ def test_migrating_an_old_database_keeps_its_data_and_matches_the_models(db_fact
             for statement in V1_ROWS:
                 conn.execute(text(statement), values)
     with StudyStore(url, SECRET) as store:  # what the app does at start
-        assert store.schema_version() == HEAD_VERSION == 2
+        assert store.schema_version() == HEAD_VERSION == 3
         study = store.get_study(definition.sha256)
         (row,) = store.export_answers(study)
         assert row["answer"] == '{"choice": "b"}' and row["dwell_ms"] is None and row["choice"] == "b"

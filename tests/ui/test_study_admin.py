@@ -99,7 +99,8 @@ def test_create_and_watch_a_study(setup):
         progress_view(config, store, 999)
 
 
-def test_uploads_are_checked(tmp_path):
+def test_uploads_are_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # the files below count as uploads
     (tmp_path / "config.txt").write_text("name: x")
     with pytest.raises(AdminError, match=r"\.yaml, \.yml or \.json"):
         read_upload(tmp_path / "config.txt")
@@ -109,6 +110,10 @@ def test_uploads_are_checked(tmp_path):
     (tmp_path / "latin1.yaml").write_bytes("name: caf\xe9".encode("latin-1"))
     with pytest.raises(AdminError, match="UTF-8"):
         read_upload(tmp_path / "latin1.yaml")
+    outside = tmp_path.parent / f"{tmp_path.name}-elsewhere.yaml"
+    outside.write_text("name: x")
+    with pytest.raises(AdminError, match="not uploaded here"):
+        read_upload(outside)  # a path sent in the payload, never uploaded
 
 
 def test_every_admin_event_is_closed_to_the_api(setup):

@@ -1,7 +1,9 @@
-"""A participant takes a three-screen study in headless Chromium; the admin page refuses strangers.
+"""A participant takes a three-screen study in headless Chromium; the admin page refuses strangers
+and works for the admin (its requests carry the CSRF token).
 
 The server is the real assembly (:func:`studio.server.build_server`) on loopback, with the tiny
-rank study of :mod:`benchmarks.study_server` (three screens of three 1-second clips, rendered).
+rank study of :mod:`benchmarks.study_server` (three screens of three 1-second clips, rendered; the
+server refuses an answer sooner than a clip lasts, so each screen takes a second of real playback).
 Screenshots of every stage go to ``$STUDIO_SCREENSHOT_DIR`` when it is set.
 """
 
@@ -64,8 +66,15 @@ def test_a_participant_completes_the_study_and_can_reload(browser, study_server,
     page.get_by_role("button", name="I agree and want to take part").wait_for(timeout=30_000)
     page.screenshot(path=str(screenshot_dir / "study-1-consent.png"), full_page=True)
     page.get_by_role("button", name="I agree and want to take part").click()
+    page.get_by_role("button", name="Start").wait_for(timeout=30_000)
+    page.reload(wait_until="load")  # consent is on record: the instructions again, not the consent
+    page.get_by_role("button", name="Start").wait_for(timeout=30_000)
+    assert not page.get_by_role("button", name="I agree and want to take part").is_visible()
     page.get_by_role("button", name="Start").click()
     page.get_by_text("Screen 1 of 3").wait_for(timeout=30_000)
+    page.reload(wait_until="load")  # before the first answer: straight back to screen 1
+    page.get_by_text("Screen 1 of 3").wait_for(timeout=30_000)
+    assert not page.get_by_role("button", name="I agree and want to take part").is_visible()
     page.wait_for_function(
         "() => [...document.querySelectorAll('video')].filter(v => v.src && v.readyState >= 2).length === 3"
     )
@@ -117,8 +126,15 @@ def test_mobile_layout_stacks_the_clips(browser, study_server, screenshot_dir):
     page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
     page.goto(f"{server.url}/study?study={study.study_id}&PROLIFIC_PID=mobile01", wait_until="load")
     page.get_by_role("button", name="I agree and want to take part").click()
+    page.get_by_role("button", name="Start").wait_for(timeout=30_000)
+    page.reload(wait_until="load")  # consent is on record: the instructions again, not the consent
+    page.get_by_role("button", name="Start").wait_for(timeout=30_000)
+    assert not page.get_by_role("button", name="I agree and want to take part").is_visible()
     page.get_by_role("button", name="Start").click()
     page.get_by_text("Screen 1 of 3").wait_for(timeout=30_000)
+    page.reload(wait_until="load")  # before the first answer: straight back to screen 1
+    page.get_by_text("Screen 1 of 3").wait_for(timeout=30_000)
+    assert not page.get_by_role("button", name="I agree and want to take part").is_visible()
     page.wait_for_function("() => [...document.querySelectorAll('video')].filter(v => v.src).length === 3")
     boxes = [page.locator("video").nth(i).bounding_box() for i in range(3)]
     assert all(b and b["width"] <= 390 for b in boxes)
@@ -146,4 +162,24 @@ def test_admin_page_refuses_without_credentials(browser, study_server, screensho
     page.get_by_text("Incorrect Credentials").wait_for(timeout=30_000)
     page.screenshot(path=str(screenshot_dir / "study-6-admin-refused.png"), full_page=True)
     assert "Create" not in page.inner_text("body")
+    page.close()
+
+
+def test_the_admin_logs_in_and_the_page_sends_its_csrf_token(browser, study_server, screenshot_dir):
+    study, server = study_server
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    refused: list[str] = []
+    page.on("response", lambda r: refused.append(r.url) if r.status == 403 else None)
+    page.goto(f"{server.url}/admin/", wait_until="load")  # not logged in: the login form
+    page.get_by_label("username").fill("admin")
+    page.get_by_label("password").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Login").click()
+    page.get_by_label("Study").click()  # the admin page itself
+    page.get_by_role("option", name=f"{study.study_id} · tiny rank study").click()
+    page.get_by_role("tab", name="Progress").click()
+    page.get_by_text("started ·").first.wait_for(timeout=30_000)  # the event ran on the server
+    page.screenshot(path=str(screenshot_dir / "study-7-admin-progress.png"), full_page=True)
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["studio_admin"]["sameSite"] == "Strict" and cookies["studio_admin"]["httpOnly"]
+    assert not refused, refused
     page.close()
