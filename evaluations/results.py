@@ -13,12 +13,14 @@ several result sets raise :class:`IncomparableResultsError` saying which fields 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from studio.formats import FormatError
+from studio.formats.text import TextError, loads_json, read_text
 
 RESULTS_FORMAT = "expression-studio-benchmark-1"
 GROUND_TRUTH = "ground-truth"
@@ -239,8 +241,9 @@ def load_results(path: str | Path) -> BenchmarkResults:
     """Read a ``results.json`` written by the benchmark runner. Raises :class:`ResultsFileError`."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # bounded size and nesting: a results.json in a data folder is whatever someone put there
+        data = loads_json(read_text(path, max_bytes=16 * 2**20))
+    except (FormatError, TextError, OSError) as exc:
         raise ResultsFileError(f"{path}: cannot read benchmark results: {exc}") from None
     if not isinstance(data, dict):
         raise ResultsFileError(f"{path}: must hold a JSON object")

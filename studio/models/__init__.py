@@ -72,7 +72,7 @@ def load_model(spec: ModelSpec) -> ExpressionModel:
     except FormatError as exc:  # includes CheckpointError: bad hash, missing file
         raise ModelError(f"{spec.name}: {exc}") from None
     except Exception as exc:  # a checkpoint a library chokes on, a plugin's bug: this model's alone
-        raise ModelError(f"{spec.name}: could not load ({describe(exc)})") from exc
+        raise ModelError(f"{spec.name}: unexpected error while loading: {describe(exc)}") from exc
     if model.space != spec.space:
         raise ModelError(f"{spec.name}: config says space {spec.space!r}, the model produces {model.space!r}")
     return model

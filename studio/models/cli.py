@@ -1,18 +1,17 @@
 """``python -m studio models list|import``, ``python -m studio generate`` and ``compare``.
 
 One model's failure, of any kind, stays in that model's status row or panel: loading and
-generation go through :func:`_load` and :func:`studio.compare.run_one`, which turn even an
-unexpected exception into that model's error, and the other models still run.
+generation go through :func:`studio.models.load_model` and :func:`studio.compare.run_one`, which
+turn even an unexpected exception into that model's error, and the other models still run.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Sequence
 from pathlib import Path
 
 from studio.cli import UsageError
+from studio.models import load_models
 
 
 def _specs(args: argparse.Namespace):
@@ -31,29 +30,12 @@ def _specs(args: argparse.Namespace):
     return read_models_config(path)
 
 
-def _load(specs: Sequence) -> list:
-    """:func:`studio.models.load_models`, one spec at a time, so that an exception it does not
-    expect (a family's bug) becomes that model's load error instead of ending the command."""
-    from studio.formats.errors import describe
-    from studio.models import LoadReport, load_models
-
-    reports = []
-    for spec in specs:
-        start = time.perf_counter()
-        try:
-            reports += load_models([spec])
-        except Exception as exc:  # any failure to load one model is that model's
-            error = f"{spec.name}: unexpected error while loading: {describe(exc)}"
-            reports.append(LoadReport(spec, None, error, time.perf_counter() - start))
-    return reports
-
-
 def cmd_list(args: argparse.Namespace) -> int:
     from studio.models import resolve_device
     from studio.models.plugins import ENTRY_POINT_GROUP, discover_plugins
 
     plugins = discover_plugins()
-    reports = _load(_specs(args))
+    reports = load_models(_specs(args))
     if not reports:
         print("no models configured")
     else:
@@ -107,7 +89,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     specs = [s for s in _specs(args) if s.name == args.model]
     if not specs:
         raise UsageError(f"no model named {args.model!r} in the models config")
-    report = _load(specs)[0]
+    report = load_models(specs)[0]
     if report.model is None:
         raise UsageError(report.error or "the model did not load")
     result = run_one(report.model, args.prompt, seed=args.seed, duration_s=args.duration)
@@ -141,7 +123,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown model(s) {unknown}; configured: {', '.join(specs) or 'none'}")
     if not str(args.output).lower().endswith(".mp4"):
         raise UsageError("the output must be an .mp4 file")
-    reports = _load([specs[name] for name in wanted])
+    reports = load_models([specs[name] for name in wanted])
     for report in reports:
         if report.error:
             print(f"warning: {report.error}")

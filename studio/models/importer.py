@@ -19,7 +19,6 @@ that has only ``pytorch_model.bin``).
 from __future__ import annotations
 
 import io
-import json
 import pickle
 import pickletools
 import re
@@ -33,6 +32,7 @@ import numpy as np
 
 from studio.formats import FormatError
 from studio.formats.checkpoints import sha256_file, write_checkpoint
+from studio.formats.text import TextError, loads_json, read_text
 
 PICKLED_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 SCALARS = (bool, int, float, str, type(None))
@@ -441,8 +441,8 @@ def _mdm_args(source: Path, args_json: str | Path | None, notes: list[str]) -> d
         )
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = loads_json(read_text(path))
+    except TextError as exc:
         raise FormatError(path, f"not readable JSON: {exc}") from None
     if not isinstance(data, dict):
         raise FormatError(path, "expected a JSON object")

@@ -95,3 +95,16 @@ def test_bad_results_files(tmp_path):
     bad.write_text(json.dumps({"format": "expression-studio-benchmark-1", "rows": []}))
     with pytest.raises(ResultsFileError, match="malformed"):
         load_results(bad)
+
+
+def test_a_hostile_results_file_is_one_clear_error(tmp_path):
+    import pytest
+
+    from evaluations.results import ResultsFileError, load_results
+
+    hostile = {"deep": "[" * 100_000 + "]" * 100_000, "latin1": '{"x": "caf\xe9"}', "huge": "1" * 400}
+    for name, body in hostile.items():
+        path = tmp_path / f"{name}.json"
+        path.write_bytes(body.encode("latin-1"))
+        with pytest.raises(ResultsFileError, match="cannot read benchmark results"):
+            load_results(path)

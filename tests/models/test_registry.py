@@ -88,5 +88,5 @@ def test_an_unexpected_load_failure_is_that_models_error_alone(monkeypatch):
     monkeypatch.setattr(models, "family_class", lambda family: Exploding)
     [report] = models.load_models([models.ModelSpec("boom", "whatever", "arkit")])
     assert report.model is None
-    expected = "boom: could not load (RuntimeError: size mismatch for weight: copying a param of shape [3])"
-    assert report.error == expected
+    expected = "boom: unexpected error while loading: RuntimeError: size mismatch for weight: copying a param"
+    assert report.error == expected + " of shape [3]"
