@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,17 +29,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from benchmarks.study_server import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 BUILT_INS = ("emotion-label", "retrieval", "keyframe", "mdm")
 TARGETS = {"ready_s": 15.0, "compare_s": 8.0}
 PROMPT = "A person smiles widely and then raises their eyebrows"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until_ready(url: str, server: subprocess.Popen, timeout_s: float) -> float:

@@ -54,7 +54,8 @@ FOREIGN_HOST = "rebind.attacker.example"
 EVIL_ORIGIN = "http://localhost:9999"
 EVENT_TIMEOUT_S = 20.0
 # what a leaked protected file would show: the canary's secret is added at run time
-PROTECTED_MARKERS = ("root:x:0:0", "SQLite format 3", '"model"')
+# /etc/passwd, the study database, a stimulus manifest (it maps files to models)
+PROTECTED_MARKERS = ("root:x:0:0", "SQLite format 3", '"study_sha256"')
 PATH_IN_TEXT = re.compile(r"(/[\w.\-/ ]+?\.(?:txt|svg|csv|json|db|npz|mp4|png|yaml|html))")
 
 
@@ -111,7 +112,7 @@ class Target:
         """The protected content ``text`` shows, if any."""
         if self.secret in text:
             return "canary secret"
-        for marker in PROTECTED_MARKERS[:2]:
+        for marker in PROTECTED_MARKERS:
             if marker in text:
                 return marker
         return None
@@ -258,8 +259,7 @@ class Attacker:
         spellings = [str(canary), [str(canary)], f"{canary.parent}/../{canary.parent.name}/{canary.name}"]
         for status, text in self.every_slot(prefix, spellings):
             leak = self.target.find_leak(text) or self.follow_paths(prefix, text)
-            # an event that ran and said nothing of the file is a refusal of the path
-            self.tally.record(kind, 403 if status == 200 and not leak else status, leak)
+            self.tally.record(kind, status, leak)
 
     def foreign_host(self, prefixes: list[str]) -> None:
         """Requests naming a foreign Host, as a DNS-rebinding page sends them (the events are

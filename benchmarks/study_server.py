@@ -286,6 +286,29 @@ class Participant:
             view = await self.do_trial(view["trial"], watch_s, think_s)
 
 
+@contextlib.contextmanager
+def serve_in_thread(app: Any, port: int) -> Iterator[str]:
+    """Any ASGI ``app`` under uvicorn on loopback ``port``, in a thread of this process (tests:
+    real HTTP without paying a second interpreter's start-up); yields its URL."""
+    import threading
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.perf_counter() + 60
+    while not server.started:
+        if not thread.is_alive() or time.perf_counter() > deadline:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
 class ThreadedServer:
     """:func:`studio.server.build_server` served by uvicorn in a thread of this process (tests:
     real HTTP on loopback without paying a second interpreter's start-up)."""
@@ -311,28 +334,15 @@ class ThreadedServer:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ThreadedServer:
-        import threading
-
-        import uvicorn
-
         from studio.server import build_server
 
         self.app = build_server(self.config)
-        self.server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.perf_counter() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.perf_counter() > deadline:
-                raise RuntimeError("the study server did not start")
-            time.sleep(0.05)
+        self._serving = serve_in_thread(self.app, self.port)
+        self._serving.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+        self._serving.__exit__(None, None, None)
         store = self.app.state.study_store
         if store is not None:
             store.close()

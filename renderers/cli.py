@@ -119,8 +119,8 @@ def cmd_flame_convert(args: argparse.Namespace) -> int:
 
     try:
         summary = convert_flame_pickle(args.input, args.output)
-    except FlameFormatError as exc:  # one line even if a crafted file smuggles line breaks in
-        raise UsageError(" ".join(str(exc).splitlines())) from None
+    except FlameFormatError as exc:
+        raise UsageError(str(exc)) from None
     print(f"wrote {args.output} ({summary})")
     return 0
 

@@ -30,10 +30,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeGuard
 
 import numpy as np
 
+from studio.formats.errors import safe_name
 from studio.motion import MotionClip, rotation_6d_to_matrix
 
 MODEL_FILE = "flame_model.npz"
@@ -58,11 +59,6 @@ class FlameFormatError(ValueError):
 
 class FlameUnavailableError(RuntimeError):
     """No FLAME model is configured (the message says how to get one)."""
-
-
-def _clean(text: str) -> str:
-    """``text`` safe for a one-line message: printable and at most 80 characters."""
-    return text if text.isprintable() and len(text) <= 80 else ascii(text[:80])
 
 
 _UNSET = object()  # a stand-in's state before any BUILD (a pickle may BUILD with None)
@@ -96,9 +92,22 @@ class _Global:
 
 class _Stub(_Global):
     """An inert stand-in for an object the pickle asks to build: it keeps the positional
-    arguments and at most one BUILD state, and is interpreted only by :func:`_to_array`."""
+    arguments and at most one BUILD state, and is interpreted only by :func:`_to_array`.
+
+    ``kind`` says which global it stands for (:func:`_named` sets it per global):
+
+    - ``array``: numpy's ``_reconstruct(ndarray, (0,), b"b")`` + BUILD ``(1, shape, dtype, fortran, raw)``
+    - ``buffer``: protocol 5's ``_frombuffer(raw, dtype, shape, order)``
+    - ``dtype``: ``numpy.dtype("f8", False, True)`` + BUILD ``(3, "<", None, None, None, -1, -1, 0)``
+    - ``scalar``: numpy's ``scalar(dtype, raw)``, a numpy integer in an old sparse matrix's shape
+    - ``chumpy``: ``chumpy.ch.Ch`` + BUILD ``{"x": array, ...}``
+    - ``sparse``: scipy's csc/csr/coo_matrix (``fmt``) + BUILD ``{"_shape": ..., "indices": ..., ...}``
+    - ``opaque``: ``set``/``frozenset``, chumpy's bookkeeping, recorded and never read
+    """
 
     __slots__ = ("args", "state")
+    kind = "opaque"
+    fmt = ""  # a sparse matrix's format: csc, csr or coo
 
     def __new__(cls, *args: object, **kwargs: object) -> _Stub:
         if kwargs:
@@ -116,47 +125,9 @@ class _Stub(_Global):
         self.state = state
 
 
-class _ArrayStub(_Stub):
-    """numpy's ``_reconstruct(ndarray, (0,), b"b")`` + BUILD ``(1, shape, dtype, fortran, raw)``."""
-
-    __slots__ = ()
-
-
-class _BufferStub(_Stub):
-    """Protocol 5: numpy's ``_frombuffer(raw, dtype, shape, order)``."""
-
-    __slots__ = ()
-
-
-class _DtypeStub(_Stub):
-    """``numpy.dtype("f8", False, True)`` + BUILD ``(3, "<", None, None, None, -1, -1, 0)``."""
-
-    __slots__ = ()
-
-
-class _ScalarStub(_Stub):
-    """numpy's ``scalar(dtype, raw)``: a numpy integer in an old sparse matrix's shape."""
-
-    __slots__ = ()
-
-
-class _ChumpyStub(_Stub):
-    """``chumpy.ch.Ch`` + BUILD ``{"x": array, ...}``."""
-
-    __slots__ = ()
-
-
-class _SparseStub(_Stub):
-    """scipy's csc/csr/coo_matrix + BUILD ``{"_shape": ..., "indices": ..., ...}``."""
-
-    __slots__ = ()
-    fmt = "csc"
-
-
-class _OpaqueStub(_Stub):
-    """``set``/``frozenset``: chumpy's bookkeeping, recorded and never read."""
-
-    __slots__ = ()
+def _is(value: object, kind: str) -> TypeGuard[_Stub]:
+    """Whether ``value`` is a stand-in for a global of ``kind`` (see :class:`_Stub`)."""
+    return isinstance(value, _Stub) and value.kind == kind
 
 
 class _Latin1(_Global):
@@ -183,7 +154,7 @@ class _Reconstructor(_Global):
     def __new__(cls, *args: object, **kwargs: object) -> _Stub:  # type: ignore[misc]
         if len(args) == 3 and not kwargs:
             klass, base, state = args
-            bare = isinstance(klass, type) and issubclass(klass, _ChumpyStub | _SparseStub)
+            bare = isinstance(klass, type) and issubclass(klass, _Stub) and klass.kind in ("chumpy", "sparse")
             if bare and base is _ObjectName and state is None:
                 return klass()
         raise FlameFormatError(
@@ -222,22 +193,24 @@ def _allowed_globals() -> dict[tuple[str, str], type]:
         ("copy_reg", "_reconstructor"): _Reconstructor,
         ("_codecs", "encode"): _Latin1,
         ("numpy", "ndarray"): _NdarrayName,
-        ("numpy", "dtype"): _named(_DtypeStub, "numpy.dtype"),
+        ("numpy", "dtype"): _named(_Stub, "numpy.dtype", kind="dtype"),
     }
     for module in ("builtins", "__builtin__"):
         allowed[(module, "object")] = _ObjectName
         for name in ("set", "frozenset"):  # chumpy keeps bookkeeping sets in its state
-            allowed[(module, name)] = _named(_OpaqueStub, f"builtins.{name}")
+            allowed[(module, name)] = _named(_Stub, f"builtins.{name}")
     for core in ("numpy.core", "numpy._core"):  # numpy 1 and 2 spell their internals differently
         allowed[(f"{core}.multiarray", "_reconstruct")] = _named(
-            _ArrayStub, f"{core}.multiarray._reconstruct"
+            _Stub, f"{core}.multiarray._reconstruct", kind="array"
         )
-        allowed[(f"{core}.multiarray", "scalar")] = _named(_ScalarStub, f"{core}.multiarray.scalar")
-        allowed[(f"{core}.numeric", "_frombuffer")] = _named(_BufferStub, f"{core}.numeric._frombuffer")
+        allowed[(f"{core}.multiarray", "scalar")] = _named(_Stub, f"{core}.multiarray.scalar", kind="scalar")
+        allowed[(f"{core}.numeric", "_frombuffer")] = _named(
+            _Stub, f"{core}.numeric._frombuffer", kind="buffer"
+        )
     for name in ("csc_matrix", "csr_matrix", "coo_matrix"):
         for module in ("scipy.sparse", f"scipy.sparse.{name[:3]}", f"scipy.sparse._{name[:3]}",
                        "scipy.sparse.compressed", "scipy.sparse._compressed"):  # fmt: skip
-            allowed[(module, name)] = _named(_SparseStub, f"{module}.{name}", fmt=name[:3])
+            allowed[(module, name)] = _named(_Stub, f"{module}.{name}", kind="sparse", fmt=name[:3])
     return allowed
 
 
@@ -261,12 +234,12 @@ class RestrictedUnpickler(pickle.Unpickler):
         if hit is not None:
             return hit
         if module == "chumpy" or module.startswith("chumpy."):
-            origin = _clean(f"{module}.{name}")
+            origin = safe_name(f"{module}.{name}")
             if origin not in self._chumpy:
-                self._chumpy[origin] = _named(_ChumpyStub, origin)
+                self._chumpy[origin] = _named(_Stub, origin, kind="chumpy")
             return self._chumpy[origin]
         raise FlameFormatError(
-            f"refusing to load {_clean(f'{module}.{name}')}: only arrays may appear in a FLAME file"
+            f"refusing to load {safe_name(f'{module}.{name}')}: only arrays may appear in a FLAME file"
         )
 
     def persistent_load(self, pid: object) -> object:
@@ -285,7 +258,7 @@ def restricted_load(data: bytes) -> object:
         raise
     except Exception as exc:  # a truncated or garbled file, or a misuse of an allowed global
         raise FlameFormatError(
-            f"not a readable FLAME pickle ({type(exc).__name__}: {_clean(str(exc))})"
+            f"not a readable FLAME pickle ({type(exc).__name__}: {safe_name(str(exc))})"
         ) from None
 
 
@@ -296,7 +269,7 @@ def _describe(value: object) -> str:
 
 
 def _size(value: object, field: str) -> int:
-    if isinstance(value, _ScalarStub):
+    if _is(value, "scalar"):
         value = _scalar(value, field)
     if type(value) is not int or not 0 <= value <= MAX_ELEMENTS:
         raise FlameFormatError(f"{field}: a dimension is not a size in 0..{MAX_ELEMENTS:,}")
@@ -319,14 +292,14 @@ def _shape(value: object, field: str, ndim: int | None = None) -> tuple[int, ...
 
 def _dtype(value: object, field: str) -> np.dtype:
     """A numeric dtype from a recorded ``numpy.dtype(code, align, copy)`` + its BUILD state."""
-    if not isinstance(value, _DtypeStub):
+    if not _is(value, "dtype"):
         raise FlameFormatError(f"{field}: the dtype is {_describe(value)}, not numpy.dtype")
     if not 1 <= len(value.args) <= 3 or not isinstance(value.args[0], str):
         raise FlameFormatError(f"{field}: numpy.dtype is called with unexpected arguments")
     code = value.args[0]
     if not _NUMERIC_DTYPE.fullmatch(code):
         raise FlameFormatError(
-            f"{field}: dtype {_clean(code)} is not a number type (FLAME arrays hold bools, ints or floats)"
+            f"{field}: dtype {safe_name(code)} is not a number type (FLAME arrays hold bools, ints or floats)"
         )
     dtype = np.dtype(code)
     state = value.state
@@ -375,7 +348,7 @@ def _from_bytes(raw: bytes, dtype: np.dtype, dims: tuple[int, ...], order: str, 
     return flat.reshape(dims, order=order).astype(dtype.newbyteorder("="))  # type: ignore[arg-type]
 
 
-def _scalar(stub: _ScalarStub, field: str) -> int | float | bool:
+def _scalar(stub: _Stub, field: str) -> int | float | bool:
     if len(stub.args) != 2 or stub.state is not _UNSET:
         raise FlameFormatError(f"{field}: {stub.origin} is called with unexpected arguments")
     dtype = _dtype(stub.args[0], field)
@@ -384,7 +357,7 @@ def _scalar(stub: _ScalarStub, field: str) -> int | float | bool:
 
 def _plain_array(value: object, field: str) -> np.ndarray:
     """A numpy array recorded by ``_reconstruct`` (+ BUILD) or ``_frombuffer``, checked."""
-    if isinstance(value, _ArrayStub):
+    if _is(value, "array"):
         args = value.args
         if len(args) != 3 or args[0] is not _NdarrayName or args[1] != (0,) or args[2] not in ("b", b"b"):
             raise FlameFormatError(
@@ -400,7 +373,7 @@ def _plain_array(value: object, field: str) -> np.ndarray:
             raise FlameFormatError(f"{field}: the array's fortran flag is not a bool")
         dims, dt = _shape(shape, field), _dtype(dtype, field)
         return _from_bytes(_raw_bytes(raw, field), dt, dims, "F" if fortran else "C", field)
-    if isinstance(value, _BufferStub):
+    if _is(value, "buffer"):
         if len(value.args) != 4 or value.state is not _UNSET or value.args[3] not in ("C", "F"):
             raise FlameFormatError(f"{field}: {value.origin} is called with unexpected arguments")
         raw, dtype, shape, order = value.args
@@ -424,7 +397,7 @@ def _in_range(array: np.ndarray, low: int, high: int) -> bool:
     return array.size == 0 or (int(array.min()) >= low and int(array.max()) <= high)
 
 
-def _sparse_array(stub: _SparseStub, field: str) -> np.ndarray:
+def _sparse_array(stub: _Stub, field: str) -> np.ndarray:
     """The dense array of a recorded scipy sparse matrix, after checking every index and pointer."""
     import scipy.sparse as sparse
 
@@ -473,14 +446,14 @@ def _sparse_array(stub: _SparseStub, field: str) -> np.ndarray:
 
 def _to_array(value: object, field: str) -> np.ndarray:
     """A checked numpy array from a value :func:`restricted_load` returned (see the module docstring)."""
-    if isinstance(value, _ChumpyStub):
+    if _is(value, "chumpy"):
         state = value.state
         if isinstance(state, dict):
             for key in ("x", "_x"):
                 if key in state:
                     return _plain_array(state[key], f"{field}.{key}")
         raise FlameFormatError(f"{field}: {value.origin} is not a plain array (no 'x' in its state)")
-    if isinstance(value, _SparseStub):
+    if _is(value, "sparse"):
         return _sparse_array(value, field)
     return _plain_array(value, field)
 
@@ -509,7 +482,7 @@ def convert_flame_pickle(source: str | Path, output: str | Path) -> str:
         raise FlameFormatError(f"{source}: {exc}") from None
     except Exception as exc:  # a crafted value numpy or scipy refuses in a way not checked above
         raise FlameFormatError(
-            f"{source}: not a usable FLAME pickle ({type(exc).__name__}: {_clean(str(exc))})"
+            f"{source}: not a usable FLAME pickle ({type(exc).__name__}: {safe_name(str(exc))})"
         ) from None
     with np.errstate(over="ignore", invalid="ignore"):  # out-of-range values become inf: refused below
         arrays = {

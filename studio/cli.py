@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from studio.config import ConfigError
+from studio.config import ConfigError, StudioConfig
 from studio.formats import WRITE_FORMATS, FormatError, read_clip, write_clip
 from studio.formats.errors import one_line
 from studio.motion import ClipError
@@ -40,13 +40,9 @@ class UsageError(Exception):
 
 
 def max_frames() -> int:
-    """The frame cap (``STUDIO_MAX_FRAMES``) every command reading clips applies."""
-    from studio.config import StudioConfig
-
-    try:
-        return StudioConfig.from_env().max_frames
-    except ValueError as exc:  # a malformed setting is the user's, reported in one line
-        raise UsageError(str(exc)) from None
+    """The frame cap (``STUDIO_MAX_FRAMES``) every command reading clips applies; a malformed
+    setting raises :class:`~studio.config.ConfigError`, reported by :func:`main` in one line."""
+    return StudioConfig.from_env().max_frames
 
 
 def cmd_info(args: argparse.Namespace) -> int:

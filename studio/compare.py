@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from studio.formats.errors import describe
 from studio.models import ExpressionModel, Generation, run_model
 
 
@@ -59,22 +57,8 @@ def run_comparison(
     for i, model in enumerate(models):
         if on_model is not None:
             on_model(i, model.name)
-        generations.append(run_one(model, prompt, seed=seed, duration_s=duration_s))
+        generations.append(run_model(model, prompt, seed=seed, duration_s=duration_s))
     return Comparison(prompt, int(seed), float(duration_s), tuple(generations))
-
-
-def run_one(model: ExpressionModel, prompt: str, *, seed: int, duration_s: float) -> Generation:
-    """:func:`run_model`, except that an exception it does not expect (a bug in the model:
-    ``KeyError``, ``RuntimeError``, ``MemoryError``...) also becomes the Generation's error, so
-    that it stays in this model's panel or status row and the other models still run."""
-    start = time.perf_counter()
-    try:
-        return run_model(model, prompt, seed=seed, duration_s=duration_s)
-    except Exception as exc:  # any failure of one model is that model's
-        name = str(getattr(model, "name", type(model).__name__))
-        message = describe(exc)
-        latency_ms = (time.perf_counter() - start) * 1000.0
-        return Generation(name, None, latency_ms, (), f"{name}: unexpected error: {message}")
 
 
 def request_key(prompt: str, seed: int, duration_s: float, models: Sequence[str], **stage: object) -> str:

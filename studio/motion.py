@@ -25,6 +25,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
 Space = Literal["arkit", "flame"]
+SPACES: tuple[Space, ...] = ("arkit", "flame")
+MAX_FPS = 1000.0  # the highest frame rate a clip may have
 
 # --------------------------------------------------------------------------------------------
 # ARKit
@@ -318,8 +320,8 @@ class MotionClip:
             fps = float(self.fps)
         except (TypeError, ValueError, OverflowError):
             fps = float("nan")
-        if not (np.isfinite(fps) and 0 < fps <= 1000):
-            raise ClipError(f"fps must be in (0, 1000], got {self.fps}")
+        if not (np.isfinite(fps) and 0 < fps <= MAX_FPS):
+            raise ClipError(f"fps must be in (0, {MAX_FPS:g}], got {self.fps}")
         if self.space == "arkit":
             if channels != ARKIT_CHANNELS:
                 raise ClipError(
@@ -360,7 +362,7 @@ class MotionClip:
         raise ``ClipError`` unless ``allow_missing`` (they are then zero and listed in
         ``meta["missing_channels"]``). FLAME columns are reordered into layout order.
         """
-        if space not in ("arkit", "flame"):  # an unknown space is an error, never read as ARKit
+        if space not in SPACES:  # an unknown space is an error, never read as ARKit
             raise ClipError(f"space must be 'arkit' or 'flame', got {space!r}")
         with np.errstate(over="ignore", invalid="ignore"):  # beyond float32 range: inf, refused later
             values = np.asarray(values, dtype=np.float32)
@@ -461,8 +463,8 @@ class MotionClip:
         axis-angle and 6D poses are slerped. A static (single-frame) clip only changes its rate.
         """
         fps = float(fps)
-        if not (np.isfinite(fps) and 0 < fps <= 1000):
-            raise ClipError(f"fps must be in (0, 1000], got {fps:g}")
+        if not (np.isfinite(fps) and 0 < fps <= MAX_FPS):
+            raise ClipError(f"fps must be in (0, {MAX_FPS:g}], got {fps:g}")
         if abs(fps - self.fps) < 1e-9:
             return self
         wanted = self.n_frames * fps / self.fps

@@ -48,7 +48,7 @@ from starlette.concurrency import run_in_threadpool
 from studio.config import ConfigError, StudioConfig
 from studio.models.pool import ModelPool
 from studio.security.admin_auth import AdminGate, install_admin_gate
-from studio.security.clients import client_address
+from studio.security.clients import request_client
 from studio.security.files import GradioFileGuard, MountTable, UploadLimit, mark_launched
 from studio.security.http import add_request_policies
 from studio.study.service import STIMULUS_NAME, ServiceError, StudyService
@@ -91,7 +91,7 @@ def _token(request: Request) -> str:
 def study_api(service: StudyService, stimuli_dir: Path) -> APIRouter:
     """The participant JSON API and the stimulus files (see the module docstring). A rate-limited
     start is answered 429 with ``Retry-After``; the client is the address
-    :func:`~studio.security.clients.client_address` finds (``service.trusted_proxy_hops``)."""
+    :func:`~studio.security.clients.request_client` finds (``service.trusted_proxy_hops``)."""
     router = APIRouter()
 
     def _error(error: ServiceError) -> JSONResponse:
@@ -110,8 +110,7 @@ def study_api(service: StudyService, stimuli_dir: Path) -> APIRouter:
         if not isinstance(params, dict):
             return _error(ServiceError(400, "not_json", "The request body must be a JSON object."))
         try:
-            peer = request.client.host if request.client else None
-            client = client_address(peer, request.headers, service.trusted_proxy_hops)
+            client = request_client(request, service.trusted_proxy_hops)
             view = await run_in_threadpool(lambda: service.start(params.get("study"), params, client=client))
         except ServiceError as error:
             return _error(error)
@@ -204,19 +203,17 @@ def _admin_blocks(config: StudioConfig, store: StudyStore | None) -> gr.Blocks:
     return build_admin(config, store)
 
 
-def _admin_auth(config: StudioConfig, store: StudyStore | None) -> AdminGate:
+def _admin_auth(config: StudioConfig, store: StudyStore | None) -> AdminGate | None:
     """The admin login (studio.security.admin_auth): user ``admin``, password the admin token;
-    failed logins counted in the study database when there is one (shared by every process)."""
+    failed logins counted in the study database when there is one (shared by every process).
+    None without an admin token."""
     token = config.admin_token or ""
 
     def check(username: str, password: str) -> bool:
         user_ok = hmac.compare_digest(username.encode(), ADMIN_USER.encode())
         return hmac.compare_digest(password.encode(), token.encode()) and user_ok
 
-    gate = AdminGate.from_config(config, store, check)
-    if gate is None:
-        raise ValueError("no admin token configured")
-    return gate
+    return AdminGate.from_config(config, store, check)
 
 
 def open_store(config: StudioConfig) -> StudyStore | None:
@@ -289,7 +286,7 @@ def build_server(
         footer_links=[], run_history=False, **common,
     )  # fmt: skip
     # without a token the admin mount is only a page saying so (nothing callable), never an open admin
-    gate = None if config.admin_token is None else _admin_auth(config, store)
+    gate = _admin_auth(config, store)
     _mount(
         server, mounts, _admin_blocks(config, store), "/admin", uploads=True,
         allowed_paths=[str(config.output_dir)], auth_dependency=None if gate is None else gate.user,

@@ -185,15 +185,6 @@ def test_studio_max_frames_applies_to_info_and_convert(tmp_path, capsys, monkeyp
 def test_warnings_are_held_back_when_the_command_fails(tmp_path, monkeypatch):
     import studio.cli
 
-    def warn_then(result):
-        def read(*args, **kwargs):
-            warnings.warn("overflow encountered in cast", RuntimeWarning, stacklevel=2)
-            if isinstance(result, Exception):
-                raise result
-            return result
-
-        return read
-
     # in a real process, where a warning would reach stderr (under pytest it is recorded instead)
     script = (
         "import warnings, studio.cli as cli\n"
@@ -207,7 +198,13 @@ def test_warnings_are_held_back_when_the_command_fails(tmp_path, monkeypatch):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stderr == "error: x.csv (line 2): bad\n"
     np.save(tmp_path / "f.npy", np.zeros((4, 53)))
-    monkeypatch.setattr(studio.cli, "read_clip", warn_then(read_clip(tmp_path / "f.npy")))
+    loaded = read_clip(tmp_path / "f.npy")
+
+    def warn_then_read(*args, **kwargs):
+        warnings.warn("overflow encountered in cast", RuntimeWarning, stacklevel=2)
+        return loaded
+
+    monkeypatch.setattr(studio.cli, "read_clip", warn_then_read)
     with pytest.warns(RuntimeWarning, match="overflow encountered in cast"):  # shown when it succeeds
         assert main(["info", "f.npy"]) == 0
 

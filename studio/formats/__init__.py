@@ -15,7 +15,6 @@ Every reader raises :class:`FormatError` (file, place, problem) and never return
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 
 from studio.formats.arrays import read_npz, write_flame_npz, write_npz
@@ -28,7 +27,7 @@ from studio.formats.keyframeface import (
     write_keyframe_csv,
 )
 from studio.formats.livelink import read_livelink_csv, write_livelink_csv
-from studio.formats.paths import resolve_inside, stat_or_none
+from studio.formats.paths import require_file, resolve_inside
 from studio.formats.text import MAX_SMALL_FILE_BYTES, read_text
 from studio.motion import MotionClip
 
@@ -76,9 +75,7 @@ def read_clip(path: str | Path, *, max_frames: int = DEFAULT_MAX_FRAMES,
     refused, and no reader allocates more than such a clip needs.
     """
     path = Path(path)
-    found = stat_or_none(path)
-    if found is None or not stat.S_ISREG(found.st_mode):  # a folder, a FIFO, a device: not read
-        raise FormatError(path, "no such file" if found is None else "not a regular file")
+    require_file(path)
     if fps is not None:
         check_rate(path, fps, "the requested rate")
     kind = clip_format(path)

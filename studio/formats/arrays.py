@@ -44,7 +44,7 @@ from studio.formats.errors import (
     quote,
 )
 from studio.formats.text import TextError, loads_json
-from studio.motion import ClipError, FlameLayout, MotionClip, arkit_out_of_range
+from studio.motion import SPACES, ClipError, FlameLayout, MotionClip, arkit_out_of_range
 
 # CTEG/EmoAva sequences are rendered at 24 fps in their user study; used when a file has no fps.
 DEFAULT_FLAME_FPS = 24.0
@@ -56,7 +56,6 @@ PACKED_LAYOUTS: dict[int, FlameLayout] = {
     103: FlameLayout(100, "axis_angle"),
     106: FlameLayout(100, "6d"),
 }  # fmt: skip
-SPACES = ("arkit", "flame")
 MAX_EXPRESSION = 300  # FLAME 2020 has 300 expression components
 # No channel of any clip comes near this (limits are ±4, ±20, 2 pi); larger values are garbage,
 # refused before they overflow float32.

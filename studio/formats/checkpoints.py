@@ -21,7 +21,7 @@ import yaml
 
 from studio.formats.errors import FormatError
 from studio.formats.paths import stat_or_none
-from studio.formats.text import TextError, loads_json, read_text
+from studio.formats.text import TextError, bracket_depth, loads_json, read_text
 
 CONFIG_KEY = "studio_config"
 # A models config lists a few models: a few kilobytes (64 kB is ~800 models). The YAML parser is
@@ -30,18 +30,6 @@ MAX_CONFIG_BYTES = 64 * 1024
 # PyYAML's scanner does work proportional to the flow nesting depth for every token: deeply
 # nested [ and { make parsing quadratic. A config needs a few levels.
 MAX_FLOW_DEPTH = 32
-
-
-def _bracket_depth(text: str) -> int:
-    """Deepest running count of ``[``/``{`` over ``]``/``}``, brackets in strings included.
-
-    Counting every bracket can only overestimate the real flow depth, never miss it; a config
-    whose strings hold dozens of unbalanced brackets is refused too.
-    """
-    codes = np.frombuffer(text.encode("utf-8", "surrogatepass"), np.uint8)
-    step = np.isin(codes, np.frombuffer(b"[{", np.uint8)).astype(np.int32)
-    step -= np.isin(codes, np.frombuffer(b"]}", np.uint8)).astype(np.int32)
-    return int(np.cumsum(step).max(initial=0))
 
 
 class CheckpointError(FormatError):
@@ -125,7 +113,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     text = read_text(path, max_bytes=MAX_CONFIG_BYTES)
     kind = "TOML" if path.suffix == ".toml" else "YAML"
-    if kind == "YAML" and _bracket_depth(text) > MAX_FLOW_DEPTH:
+    if kind == "YAML" and bracket_depth(text) > MAX_FLOW_DEPTH:
         raise FormatError(path, f"not valid YAML: brackets nested more than {MAX_FLOW_DEPTH} levels deep")
     try:
         # the pure-Python SafeLoader on purpose: libyaml's CSafeLoader is faster but crashes the

@@ -36,12 +36,11 @@ from studio.formats.text import (
     open_text,
     read_text,
 )
-from studio.motion import MotionClip
+from studio.motion import SPACES, MotionClip
 
 SPLITS = ("train", "val", "test")
 _ID = re.compile(r"[A-Za-z0-9_\-]{1,128}\Z")
 CLIP_SUFFIXES = (".csv", ".npz", ".npy", ".keyframes.csv")
-SPACES = ("arkit", "flame")
 MAX_NAME_CHARS = 200
 
 

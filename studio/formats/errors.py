@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studio.motion import MotionClip
+from studio.motion import MAX_FPS, MotionClip
 
 # A clip longer than this is refused: ~55 minutes at 60 fps. Override per call or with
 # STUDIO_MAX_FRAMES (see studio.config); it keeps a hostile file from eating the memory.
@@ -24,6 +24,12 @@ MESSAGE_CHARS = 1000  # the longest problem text an error carries (library messa
 def shorten(text: str, limit: int = QUOTE_CHARS) -> str:
     """``text`` cut to ``limit`` characters (with "..."), for naming file content in a message."""
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def safe_name(text: str, limit: int = 80) -> str:
+    """``text`` (a name read from a file: a pickle's global, a key) as is when printable and at
+    most ``limit`` characters, else its ``ascii()`` cut to ``limit``: safe in a one-line message."""
+    return text if text.isprintable() and len(text) <= limit else ascii(text[:limit])
 
 
 def quote(value: object, limit: int = QUOTE_CHARS) -> str:
@@ -68,8 +74,7 @@ class FormatError(ValueError):
     def __init__(self, path: str | Path, problem: str, where: str | None = None) -> None:
         self.path = one_line(str(path))
         self.where = one_line(where) if where is not None else None
-        problem = one_line(problem)
-        self.problem = problem if len(problem) <= MESSAGE_CHARS else problem[:MESSAGE_CHARS] + "..."
+        self.problem = shorten(one_line(problem), MESSAGE_CHARS)
         location = f" ({self.where})" if self.where else ""
         super().__init__(f"{self.path}{location}: {self.problem}")
 
@@ -87,9 +92,6 @@ class LoadedClip:
     format: str
     dropped_rows: int = 0
     warnings: tuple[str, ...] = field(default_factory=tuple)
-
-
-MAX_FPS = 1000.0  # MotionClip's limit
 
 
 def check_rate(path: str | Path, fps: float, where: str | None = None) -> None:

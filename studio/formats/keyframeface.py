@@ -46,6 +46,7 @@ from studio.motion import (
     ARKIT_BLENDSHAPES,
     ARKIT_CHANNELS,
     BLENDSHAPE_RANGE,
+    MAX_FPS,
     N_ARKIT,
     ROTATION_RANGE,
     MotionClip,
@@ -230,8 +231,8 @@ def keyframes_to_clip(
     keys = np.asarray(keyframes, np.float64).reshape(-1, N_ARKIT)
     if not 1 <= len(keys) <= MAX_KEYFRAMES:
         raise ValueError(f"need 1..{MAX_KEYFRAMES} keyframes, got {len(keys)}")
-    if not (np.isfinite(fps) and 0 < fps <= 1000):
-        raise ValueError(f"fps must be in (0, 1000], got {fps:g}")
+    if not (np.isfinite(fps) and 0 < fps <= MAX_FPS):
+        raise ValueError(f"fps must be in (0, {MAX_FPS:g}], got {fps:g}")
     if times_s is None:
         offset = 1 if start_from_neutral else 0
         times = (np.arange(len(keys)) + offset) * SECONDS_PER_KEYFRAME

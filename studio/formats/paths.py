@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from studio.formats.errors import FormatError
@@ -46,3 +47,11 @@ def stat_or_none(path: str | Path, *, shown: str | Path | None = None) -> os.sta
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise FormatError(shown if shown is not None else path, f"cannot be resolved ({reason})") from None
+
+
+def require_file(path: str | Path) -> None:
+    """Raise :class:`FormatError` unless ``path`` is a regular file: nothing there, a folder, a
+    FIFO or a device is refused before it is opened (a FIFO would block the reader)."""
+    found = stat_or_none(path)
+    if found is None or not stat.S_ISREG(found.st_mode):
+        raise FormatError(path, "no such file" if found is None else "not a regular file")

@@ -21,6 +21,7 @@ from typing import IO
 import numpy as np
 
 from studio.formats.errors import FormatError, quote
+from studio.formats.paths import require_file
 
 # JSON in these files is a few levels deep (an answer is 2, a chat record 4); far deeper
 # nesting is hostile, and json.loads would recurse once per level.
@@ -86,9 +87,8 @@ def decode_utf8(data: bytes) -> str:
 def read_text(path: str | Path, *, max_bytes: int = MAX_SMALL_FILE_BYTES) -> str:
     """A whole text file, strictly UTF-8 and at most ``max_bytes``; raises :class:`FormatError`."""
     path = Path(path)
+    require_file(path)
     try:
-        if not path.is_file():
-            raise FormatError(path, "no such file" if not path.exists() else "not a regular file")
         with path.open("rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             if size > max_bytes:
@@ -113,9 +113,8 @@ def open_text(path: str | Path) -> IO[str]:
     ``TextError``. Raises :class:`FormatError` when the file cannot be opened.
     """
     path = Path(path)
+    require_file(path)
     try:
-        if not path.is_file():
-            raise FormatError(path, "no such file" if not path.exists() else "not a regular file")
         with path.open("rb") as handle:
             head = handle.read(4)
         for bom, name in _OTHER_BOMS:
@@ -169,9 +168,25 @@ def json_depth(text: str) -> int:
         run_before[1:] = index[:-1] - last_plain[:-1]
         quote_mark &= run_before % 2 == 0
     outside = (np.cumsum(quote_mark, dtype=np.int64) & 1) == 0
+    return _running_depth(codes, outside)
+
+
+def bracket_depth(text: str) -> int:
+    """Deepest running count of ``[``/``{`` over ``]``/``}``, brackets in strings included.
+
+    For formats whose strings :func:`json_depth` cannot see (YAML's quoting): counting every
+    bracket can only overestimate the real flow depth, never miss it.
+    """
+    return _running_depth(np.frombuffer(text.encode("utf-8", "surrogatepass"), np.uint8))
+
+
+def _running_depth(codes: np.ndarray, counted: np.ndarray | None = None) -> int:
+    """Deepest running count of ``[``/``{`` over ``]``/``}`` in ``codes`` (where ``counted``)."""
     step = (codes == 0x5B).view(np.int8) + (codes == 0x7B).view(np.int8)  # [ {
     step -= (codes == 0x5D).view(np.int8) + (codes == 0x7D).view(np.int8)  # ] }
-    return int(np.cumsum(step * outside, dtype=np.int64).max(initial=0))
+    if counted is not None:
+        step = step * counted
+    return int(np.cumsum(step, dtype=np.int64).max(initial=0))
 
 
 def _bounded_int(text: str) -> int:

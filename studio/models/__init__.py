@@ -136,7 +136,11 @@ def check_output(model: ExpressionModel, clip: object) -> MotionClip:
 
 
 def run_model(model: ExpressionModel, prompt: str, *, seed: int, duration_s: float) -> Generation:
-    """Run ``model`` on a cleaned prompt and check what it returns; failures become ``error``."""
+    """Run ``model`` on a cleaned prompt and check what it returns; failures become ``error``.
+
+    Any exception, even one the family does not expect (a bug: ``KeyError``, ``RuntimeError``,
+    ``MemoryError``...), becomes this Generation's error, so it stays in this model's panel or
+    status row and the other models still run."""
     start = time.perf_counter()
     try:
         text, notices = check_request(prompt, seed, duration_s)
@@ -148,6 +152,9 @@ def run_model(model: ExpressionModel, prompt: str, *, seed: int, duration_s: flo
         return Generation(model.name, None, _ms(start), notices, str(exc), no_output=True)
     except (ModelError, FormatError, ValueError) as exc:
         return Generation(model.name, None, _ms(start), notices, str(exc))
+    except Exception as exc:  # any failure of one model is that model's
+        name = str(getattr(model, "name", type(model).__name__))
+        return Generation(name, None, _ms(start), notices, f"{name}: unexpected error: {describe(exc)}")
     extra = tuple(clip.meta.get("notices", ()))
     return Generation(model.name, clip, _ms(start), notices + extra)
 

@@ -1,7 +1,7 @@
 """``python -m studio models list|import``, ``python -m studio generate`` and ``compare``.
 
 One model's failure, of any kind, stays in that model's status row or panel: loading and
-generation go through :func:`studio.models.load_model` and :func:`studio.compare.run_one`, which
+generation go through :func:`studio.models.load_model` and :func:`studio.models.run_model`, which
 turn even an unexpected exception into that model's error, and the other models still run.
 """
 
@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from studio.cli import UsageError
-from studio.models import load_models
+from studio.models import load_models, run_model
 
 
 def _specs(args: argparse.Namespace):
@@ -83,7 +83,6 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from studio.compare import run_one
     from studio.formats import write_clip
 
     specs = [s for s in _specs(args) if s.name == args.model]
@@ -92,7 +91,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     report = load_models(specs)[0]
     if report.model is None:
         raise UsageError(report.error or "the model did not load")
-    result = run_one(report.model, args.prompt, seed=args.seed, duration_s=args.duration)
+    result = run_model(report.model, args.prompt, seed=args.seed, duration_s=args.duration)
     for notice in result.notices:
         print(f"note: {notice}")
     if result.clip is None:

@@ -32,6 +32,7 @@ import numpy as np
 
 from studio.formats import FormatError
 from studio.formats.checkpoints import sha256_file, write_checkpoint
+from studio.formats.errors import safe_name
 from studio.formats.text import TextError, loads_json, read_text
 
 PICKLED_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
@@ -99,7 +100,7 @@ def load_pickled_checkpoint(path: Path) -> Any:
 def _refuse_python_objects(path: Path, names: list[str]) -> None:
     if not names:
         return
-    names = list(dict.fromkeys(_clean(n) for n in names))
+    names = list(dict.fromkeys(safe_name(n, 100) for n in names))
     listed = ", ".join(names[:MAX_NAMED]) + (
         f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else ""
     )
@@ -224,10 +225,6 @@ def _reason(exc: BaseException) -> str:
         ):
             return line[:200]
     return f"{type(exc).__name__} from torch's weights-only loader"
-
-
-def _clean(name: str) -> str:
-    return name if name.isprintable() and len(name) <= 100 else ascii(name[:100])
 
 
 def flatten(obj: Any, path: Path, prefix: str = "") -> tuple[dict[str, Any], dict[str, Any]]:

@@ -44,7 +44,6 @@ import json
 import logging
 import math
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,11 +56,12 @@ from starlette.requests import Request
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from studio.security.clients import client_address
+from studio.security.clients import request_client
+from studio.security.rates import MemoryRateLog
 
 __all__ = [
     "CSRF_COOKIE", "CSRF_HEADER", "LOGIN_SCOPE", "SESSION_COOKIE", "AdminGate", "LoginPolicy",
-    "MemoryRateLog", "install_admin_gate",
+    "install_admin_gate",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -103,68 +103,22 @@ class LoginPolicy:
     global_lockout_after: int = 100
     base_s: float = 1.0
 
-    def _wait(self, log: Any, per_client: bool, backoff_after: int, lockout_after: int) -> float:
-        failures = log.count(self.lockout_s, per_client=per_client)
+    def _wait(self, hits: Any, per_client: bool, backoff_after: int, lockout_after: int) -> float:
+        failures = hits.count(self.lockout_s, per_client=per_client)
         if failures < backoff_after:
             return 0.0
-        newest = log.age_s(1, self.lockout_s, per_client=per_client) or 0.0
+        newest = hits.age_s(1, self.lockout_s, per_client=per_client) or 0.0
         if failures >= lockout_after:
             delay = self.lockout_s
         else:
             delay = min(self.base_s * 2.0 ** (failures - backoff_after), self.lockout_s)
         return delay - newest
 
-    def wait_s(self, log: Any) -> float:
+    def wait_s(self, hits: Any) -> float:
         """Seconds before this client may try again (<= 0: now)."""
-        mine = self._wait(log, True, self.backoff_after, self.lockout_after)
-        everyone = self._wait(log, False, max(1, self.global_lockout_after // 2), self.global_lockout_after)
+        mine = self._wait(hits, True, self.backoff_after, self.lockout_after)
+        everyone = self._wait(hits, False, max(1, self.global_lockout_after // 2), self.global_lockout_after)
         return max(mine, everyone)
-
-
-class MemoryRateLog:
-    """Rate hits in this process's memory: the admin login's fallback when the server has no
-    study database (then there is only the one process to protect anyway)."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._lock = threading.Lock()
-        self._hits: dict[str, list[tuple[float, str]]] = {}
-        self._clock = clock
-
-    class _Log:
-        def __init__(self, hits: list[tuple[float, str]], client: str, now: float) -> None:
-            self._hits, self._client, self._now = hits, client, now
-
-        def _ages(self, window_s: float, per_client: bool) -> list[float]:
-            return sorted(
-                self._now - at
-                for at, who in self._hits
-                if self._now - at < window_s and (not per_client or who == self._client)
-            )
-
-        def count(self, window_s: float, *, per_client: bool = True) -> int:
-            return len(self._ages(window_s, per_client))
-
-        def age_s(self, n: int, window_s: float, *, per_client: bool = True) -> float | None:
-            ages = self._ages(window_s, per_client)
-            return ages[n - 1] if len(ages) >= n else None
-
-    def rate_attempt(self, scope: str, client: str, policy: Any, retention_s: float) -> float:
-        with self._lock:
-            now = self._clock()
-            hits = [h for h in self._hits.get(scope, []) if now - h[0] < retention_s]
-            self._hits[scope] = hits
-            wait = float(policy(self._Log(hits, client, now)))
-            if wait > 0:
-                return wait
-            hits.append((now, client))
-            return 0.0
-
-    def rate_clear(self, scope: str, client: str) -> int:
-        with self._lock:
-            hits = self._hits.get(scope, [])
-            kept = [h for h in hits if h[1] != client]
-            self._hits[scope] = kept
-            return len(hits) - len(kept)
 
 
 def _b64(data: bytes) -> str:
@@ -257,8 +211,7 @@ class AdminGate:
         )
 
     def client(self, scope: Scope) -> str:
-        peer = scope.get("client")
-        return client_address(peer[0] if peer else None, Headers(scope=scope), self.trusted_proxy_hops)
+        return request_client(Request(scope), self.trusted_proxy_hops)
 
     # -- logins ----------------------------------------------------------------------------------
     def login(self, client: str, username: str, password: str) -> tuple[bool, float]:
@@ -434,9 +387,7 @@ class AdminGuard:
         headers = Headers(scope=scope)
         method, route = scope["method"].upper(), self._route(scope)
         if route.rstrip("/") == "/login":
-            reply = (
-                await self._login(scope, receive, headers) if method == "POST" else self._form(scope, headers)
-            )
+            reply = await self._login(scope, receive, headers) if method == "POST" else self._form(scope)
             await reply(send)
             return
         if route.rstrip("/") == "/logout":
@@ -511,7 +462,7 @@ class AdminGuard:
         await send({"type": "http.response.body", "body": body})
 
     # -- login / logout --------------------------------------------------------------------------
-    def _form(self, scope: Scope, headers: Headers, message: str = "", status: int = 200) -> _Reply:
+    def _form(self, scope: Scope, message: str = "", status: int = 200) -> _Reply:
         page = LOGIN_PAGE % {"message": message, "action": _base(scope) + "/login"}
         return _Reply(status, page, "text/html; charset=utf-8")
 
@@ -539,11 +490,11 @@ class AdminGuard:
         if wait > 0:
             seconds = max(1, math.ceil(wait))
             text = f'<p class="error">Too many failed logins. Try again in {seconds} seconds.</p>'
-            reply = self._form(scope, headers, text, 429)
+            reply = self._form(scope, text, 429)
             reply.headers.append(("retry-after", str(seconds)))
             return reply
         if not ok:
-            return self._form(scope, headers, '<p class="error">Incorrect credentials.</p>', 401)
+            return self._form(scope, '<p class="error">Incorrect credentials.</p>', 401)
         session, csrf = self.gate.new_session()
         secure = self._secure(scope, headers)
         reply = _Reply(303)

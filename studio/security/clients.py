@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["client_address", "normalise_address"]
+__all__ = ["client_address", "normalise_address", "request_client"]
 
 UNKNOWN = "unknown"
 
@@ -46,6 +47,12 @@ def client_address(peer: str | None, headers: Mapping[str, str] | None, trusted_
     chain.append(peer or UNKNOWN)
     # chain[-1] is the nearest proxy (the peer); each trusted proxy before it appended one entry
     return normalise_address(chain[max(0, len(chain) - 1 - trusted_hops)])
+
+
+def request_client(request: Any, trusted_hops: int = 0) -> str:
+    """:func:`client_address` of a Starlette (or Gradio) request: its TCP peer and its headers."""
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers, trusted_hops)
 
 
 def _items(headers: Mapping[str, str]) -> list[tuple[str, str]]:

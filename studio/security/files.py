@@ -29,18 +29,17 @@ import json
 import math
 import os
 import re
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import gradio as gr
-from starlette.datastructures import Headers
+from starlette.requests import Request
 
-from studio.security.clients import client_address
+from studio.formats.text import TextError, loads_json
+from studio.security.clients import request_client
+from studio.security.rates import MemoryRateLog
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -54,7 +53,6 @@ GRADIO_API = "gradio_api/"
 CACHE_LIFETIME_S = (3600, 86400)
 # An event's payload is a prompt and a few numbers; 1 MiB leaves room for a long keyframe script.
 MAX_EVENT_BYTES = 1 << 20
-MAX_JSON_DEPTH = 64  # Gradio's own payloads nest < 10 deep
 # The Gradio routes the studio's pages call (Gradio's JS client: queue, upload, heartbeat, files).
 # Everything else under gradio_api/ (run/, api/, call/, component_server, info, mcp, ...) is an
 # API the pages never use: refused, so there is one way in and it is the checked one.
@@ -69,7 +67,6 @@ _OPEN_ROUTES: tuple[tuple[frozenset[str], re.Pattern[str]], ...] = (
     (frozenset({"GET"}), re.compile(r"startup-events")),
 )
 _UPLOAD_ROUTES = ("upload", "upload_progress")
-_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 
 
 class FileAccessError(ValueError):
@@ -100,19 +97,18 @@ def uploaded_file(value: str | os.PathLike[str] | None) -> Path:
     return path
 
 
-def iter_paths(value: Any, depth: int = 0) -> Iterator[Any]:
-    """Every value under a ``"path"`` key anywhere in a decoded JSON payload (FileData dicts)."""
-    if depth > MAX_JSON_DEPTH:
-        raise FileAccessError("The request nests too deeply.")
+def iter_paths(value: Any) -> Iterator[Any]:
+    """Every value under a ``"path"`` key anywhere in a decoded JSON payload (FileData dicts);
+    the payload's depth is bounded by :func:`~studio.formats.text.loads_json`."""
     if isinstance(value, dict):
         for key, item in value.items():
             if key == "path":
                 yield item
             else:
-                yield from iter_paths(item, depth + 1)
+                yield from iter_paths(item)
     elif isinstance(value, list):
         for item in value:
-            yield from iter_paths(item, depth + 1)
+            yield from iter_paths(item)
 
 
 @dataclass(frozen=True)
@@ -124,7 +120,9 @@ class Mount:
     uploads: bool
 
     def received(self, path: str) -> bool:
-        """Did this app receive ``path`` as an upload or hand it out itself? (Gradio's records.)"""
+        """Did this app receive ``path`` as an upload or hand it out itself? (Gradio's records, which
+        hold absolute paths of files Gradio wrote: a URL, a relative path, a traversal or any other
+        spelling is simply not among them.)"""
         key = os.path.abspath(path)
         return any(key in files for files in self.blocks.temp_file_sets)
 
@@ -142,22 +140,18 @@ class UploadLimit:
 
     def __init__(self, per_client: int = 30, window_s: float = 600.0, trusted_proxy_hops: int = 0) -> None:
         self.per_client, self.window_s, self.trusted_proxy_hops = per_client, window_s, trusted_proxy_hops
-        self._times: dict[str, deque[float]] = {}
+        self._hits = MemoryRateLog()
+
+    def _wait_s(self, log: Any) -> float:
+        """The policy: the oldest upload in the window must leave it before the next one."""
+        oldest = log.age_s(self.per_client, self.window_s)
+        return 0.0 if oldest is None else self.window_s - oldest
 
     def retry_after(self, scope: Scope) -> int | None:
         """Seconds until this client may upload again, or None (and the upload is counted)."""
-        peer = scope.get("client")
-        client = client_address(peer[0] if peer else None, Headers(scope=scope), self.trusted_proxy_hops)
-        now = time.monotonic()
-        if len(self._times) > 10_000:  # forget clients whose window has passed
-            self._times = {k: v for k, v in self._times.items() if v and now - v[-1] < self.window_s}
-        times = self._times.setdefault(client, deque())
-        while times and now - times[0] >= self.window_s:
-            times.popleft()
-        if len(times) >= self.per_client:
-            return max(1, math.ceil(self.window_s - (now - times[0])))
-        times.append(now)
-        return None
+        client = request_client(Request(scope), self.trusted_proxy_hops)
+        wait = self._hits.rate_attempt("upload", client, self._wait_s, self.window_s)
+        return max(1, math.ceil(wait)) if wait > 0 else None
 
 
 class MountTable:
@@ -215,7 +209,7 @@ class GradioFileGuard:
                 return
         if refusal is None and route.startswith("file="):
             refusal = self._refuse_file(mount, route[len("file=") :])
-        if refusal is None and method == "POST" and route in ("queue/join", "cancel"):
+        if refusal is None and method == "POST" and route == "queue/join":
             body, refusal = await self._read_body(scope, receive)
             if refusal is None:
                 refusal = self._refuse_payload(mount, body)
@@ -239,11 +233,8 @@ class GradioFileGuard:
         return _json_response(404, "not_found", "Not found.")
 
     @staticmethod
-    def _refuse_file(mount: Mount, raw: str) -> tuple[int, bytes] | None:
-        # uvicorn has already percent-decoded the path once; a second round catches %252e%252e
-        target = unquote(raw)
-        if not target or _SCHEME.match(target) or "\x00" in target or not os.path.isabs(target):
-            return _json_response(403, "file_not_allowed", "File not allowed.")
+    def _refuse_file(mount: Mount, target: str) -> tuple[int, bytes] | None:
+        # the path as Gradio's route sees it (uvicorn decoded it once)
         if not mount.received(target):
             return _json_response(403, "file_not_allowed", "File not allowed.")
         return None
@@ -267,17 +258,15 @@ class GradioFileGuard:
     @staticmethod
     def _refuse_payload(mount: Mount, body: bytes) -> tuple[int, bytes] | None:
         try:
-            payload = json.loads(body or b"null")
-        except (ValueError, RecursionError):
-            return _json_response(400, "not_json", "The request body is not JSON.")
-        try:
-            for path in iter_paths(payload):
-                if not isinstance(path, str) or _SCHEME.match(path) or not mount.received(path):
-                    return _json_response(
-                        403, "file_not_allowed", "A file in this request was not uploaded to this page."
-                    )
-        except (FileAccessError, RecursionError):
-            return _json_response(400, "too_deep", "The request nests too deeply.")
+            payload = loads_json(body.decode("utf-8") or "null")
+        except (TextError, UnicodeDecodeError) as exc:
+            code = "too_deep" if "nested" in str(exc) else "not_json"
+            return _json_response(400, code, "The request body is not JSON, or nests too deeply.")
+        for path in iter_paths(payload):
+            if not isinstance(path, str) or not mount.received(path):
+                return _json_response(
+                    403, "file_not_allowed", "A file in this request was not uploaded to this page."
+                )
         return None
 
 

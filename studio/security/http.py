@@ -36,7 +36,7 @@ def allowed_hosts(bind_host: str, extra: tuple[str, ...] = ()) -> list[str]:
     if extra:
         return [*LOOPBACK_NAMES, *extra]
     if is_loopback(bind_host):
-        return [*LOOPBACK_NAMES, bind_host] if bind_host not in LOOPBACK_NAMES else list(LOOPBACK_NAMES)
+        return list(dict.fromkeys([*LOOPBACK_NAMES, bind_host]))
     return ["*"]
 
 

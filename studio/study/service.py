@@ -123,8 +123,8 @@ class ServiceError(Exception):
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": self.code, "message": self.message, "detail": self.detail}
-        if self.retry_after_s is not None:
-            out["retry_after_s"] = int(self.retry_after or 1)
+        if self.retry_after is not None:
+            out["retry_after_s"] = int(self.retry_after)
         return out
 
 
@@ -467,8 +467,7 @@ class StudyService:
             token=token, answered=state.answered, total=state.total, trial=trial,
             completion_code=state.completion_code, resumed=not state.created,
             consent=study.definition.consent, instructions=study.definition.instructions,
-            consented=state.consented or state.answered > 0,
-            instructed=state.instructed or state.answered > 0,
+            consented=state.consented, instructed=state.instructed,
         )  # fmt: skip
 
     # -- actions -------------------------------------------------------------------------------

@@ -931,7 +931,7 @@ class StudyStore:
             if next_trial is not None:
                 self._serve(session, next_trial.id, now)
             code = self._code(study, row) if row.completed_at is not None else None
-            consented, instructed = self._consent(session, row.id)
+            consented, instructed = (False, False) if created else self._consent(session, row.id, answered)
             return ParticipantState(
                 row.id,
                 row.participant_index,
@@ -952,7 +952,7 @@ class StudyStore:
                 raise KeyError(f"no participant {participant_id} in study {study.id}")
             total, answered, next_trial = self._progress(session, row.id)
             code = self._code(study, row) if row.completed_at is not None else None
-            consented, instructed = self._consent(session, row.id)
+            consented, instructed = self._consent(session, row.id, answered)
             return ParticipantState(
                 row.id, row.participant_index, False, total, answered, next_trial, code, consented, instructed
             )
@@ -1000,7 +1000,10 @@ class StudyStore:
         )
 
     @staticmethod
-    def _consent(session: Session, participant_id: int) -> tuple[bool, bool]:
+    def _consent(session: Session, participant_id: int, answered: int) -> tuple[bool, bool]:
+        """Whether consent and the instructions are on record (a participant with an answer gave both)."""
+        if answered > 0:
+            return True, True
         kinds = set(
             session.scalars(
                 select(EventRow.kind)

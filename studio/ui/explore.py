@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 
 from studio.config import StudioConfig
 from studio.formats import FormatError, LoadedClip, read_clip
+from studio.formats.paths import resolve_inside
 from studio.motion import MotionClip
 from studio.security.files import FileAccessError, uploaded_file
 
@@ -103,17 +104,24 @@ def resolve_dataset(config: StudioConfig, text: str | None) -> Path:
     """
     if not text or not text.strip():
         raise ValueError("Choose or type a dataset folder.")
-    # resolve() follows symlinks, so a link inside a data folder pointing out of it is refused too;
-    # messages name what was typed, never where it resolved to
-    path = Path(text.strip()).resolve()
-    if not any(path == root or path.is_relative_to(root) for root in config.data_dirs):
-        raise ValueError(
-            f"'{text.strip()[:200]}' is outside the data folders this studio may open "
-            "(the server's STUDIO_DATA_DIRS)."
-        )
-    if not (path / "prompts.csv").is_file():
-        raise ValueError(f"'{text.strip()[:200]}' is not a dataset folder (no prompts.csv; see README).")
-    return path
+    typed = text.strip()
+    # a folder inside one of the roots, named absolutely or relative to it; symlinks are followed,
+    # so a link inside a data folder pointing out of it is refused too. Messages name what was
+    # typed, never where it resolved to.
+    inside = False
+    for root in config.data_dirs:
+        try:
+            path = resolve_inside(root, typed)
+        except FormatError:
+            continue
+        if (path / "prompts.csv").is_file():
+            return path
+        inside = True
+    if inside:
+        raise ValueError(f"'{typed[:200]}' is not a dataset folder (no prompts.csv; see README).")
+    raise ValueError(
+        f"'{typed[:200]}' is outside the data folders this studio may open (the server's STUDIO_DATA_DIRS)."
+    )
 
 
 def dataset_table(analysis: Any) -> list[list[Any]]:

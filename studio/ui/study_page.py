@@ -23,7 +23,7 @@ from typing import Any
 
 import gradio as gr
 
-from studio.security.clients import client_address
+from studio.security.clients import request_client
 from studio.security.files import CACHE_LIFETIME_S
 from studio.study.definition import MAX_RANK_MODELS
 from studio.study.service import ServiceError, SessionView, StudyService
@@ -201,8 +201,7 @@ def build_study_page(service: StudyService | None, unavailable: str | None = Non
             if service is None:
                 return show(error_box) | {error_md: f"### Studies are not available\n{unavailable or ''}"}
             params = dict(request.query_params)
-            peer = request.client.host if request.client else None
-            client = client_address(peer, request.headers, service.trusted_proxy_hops)
+            client = request_client(request, service.trusted_proxy_hops)
             try:
                 view = service.start(params.get("study"), params, client=client)
                 base = {token: view.token, consent_md: view.consent, instructions_md: view.instructions}

@@ -22,8 +22,9 @@ import httpx
 import pytest
 
 from benchmarks.study_server import SECRET, ThreadedServer, prepare_study
-from studio.security.admin_auth import CSRF_COOKIE, SESSION_COOKIE, AdminGate, LoginPolicy, MemoryRateLog
+from studio.security.admin_auth import CSRF_COOKIE, SESSION_COOKIE, AdminGate, LoginPolicy
 from studio.security.clients import client_address
+from studio.security.rates import MemoryRateLog
 from studio.study.service import StartLimits
 from studio.study.storage import Admission, ProlificIdentity, RateLimited, StudyStore, sqlite_url
 from tests.study.conftest import make_definition

@@ -5,14 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from benchmarks.study_server import free_port, serve_in_thread
 from studio.config import StudioConfig
 from studio.server import build_server
 
@@ -29,35 +27,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serving(config: StudioConfig, pool=None, *, store=None) -> Iterator[str]:
     """The whole server for ``config`` (and ``pool``, default: the configured models) on its port,
-    built and run the way ``app.py`` does it (studio.server), in a thread of this process."""
-    import uvicorn
-
-    server = uvicorn.Server(
-        uvicorn.Config(
-            build_server(config, pool, store=store), host="127.0.0.1", port=config.port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the studio server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{config.port}/"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    built the way ``app.py`` builds it (studio.server)."""
+    with serve_in_thread(build_server(config, pool, store=store), config.port) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

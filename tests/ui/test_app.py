@@ -59,3 +59,24 @@ def test_flat_channels_are_not_plotted():
     values[:, 17] = np.linspace(0, 1, 10)
     figure = curves_figure(MotionClip(values, 30, "arkit", ARKIT_CHANNELS))
     assert [trace.name for trace in figure.data] == ["jawOpen"]
+
+
+def test_a_dataset_folder_must_resolve_inside_the_data_folders(tmp_path):
+    from studio.ui.explore import resolve_dataset
+
+    data, private = tmp_path / "data", tmp_path / "private"
+    (data / "corpus").mkdir(parents=True)
+    (data / "corpus" / "prompts.csv").write_text("id,prompt\n")
+    (data / "empty").mkdir()
+    private.mkdir()
+    (private / "prompts.csv").write_text("id,prompt\n")
+    (data / "escape").symlink_to(private, target_is_directory=True)
+    config = StudioConfig(output_dir=tmp_path / "out", data_dirs=(data.resolve(),))
+    assert resolve_dataset(config, str(data / "corpus")) == (data / "corpus").resolve()
+    assert resolve_dataset(config, "corpus") == (data / "corpus").resolve()  # relative to a data folder
+    with pytest.raises(ValueError, match="not a dataset folder"):
+        resolve_dataset(config, "empty")
+    for outside in (str(private), "escape", "../private", "/etc"):
+        with pytest.raises(ValueError, match="outside the data folders") as caught:
+            resolve_dataset(config, outside)
+        assert str(private) not in str(caught.value) or outside == str(private)

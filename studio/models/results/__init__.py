@@ -26,11 +26,11 @@ from studio.formats import FormatError, read_clip
 from studio.formats.errors import quote
 from studio.formats.paths import OutsideFolderError, resolve_inside, stat_or_none
 from studio.formats.text import TextError, checked_lines, loads_json, open_text, parse_float
+from studio.models import MAX_SEED
 from studio.models.base import ModelError, ModelSpec, NoStoredOutputError, register_model
 from studio.models.prompts import MAX_PROMPT_CHARS
 from studio.motion import MotionClip, Space
 
-MAX_SEED = 2**32 - 1  # as studio.models.check_request accepts
 MAX_FILE_CHARS = 1024
 _SEED = re.compile(r"\d{1,10}", re.ASCII)  # a plain decimal: no "1_000", no Unicode digits
 
