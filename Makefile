@@ -23,6 +23,7 @@ $(DEMO_DATA)/dataset.json: | setup
 
 test: system-packages test-system-packages setup
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest
 
 lint: setup

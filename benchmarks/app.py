@@ -82,8 +82,9 @@ def measure(models: list[str], duration_s: float, timeout_s: float) -> dict:
         env = {**os.environ, "STUDIO_PORT": str(port), "STUDIO_OUTPUT_DIR": tmp, "HF_HUB_OFFLINE": "1"}
         url = f"http://127.0.0.1:{port}/"
         start = time.perf_counter()
-        server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        server = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         try:
             ready_s = wait_until_ready(url, server, timeout_s) - start
             with sync_playwright() as playwright:

@@ -59,8 +59,10 @@ def main() -> int:
     args = parser.parse_args()
     result = run(args.n, args.seed, args.sample)
     if not args.json:
-        print(f"built {result['n']} items in {result['build_s']} s "
-              f"(20k-equivalent {result['build_20k_s']} s, target ≤ {TARGET_S:g} s)")  # fmt: skip
+        print(
+            f"built {result['n']} items in {result['build_s']} s "
+            f"(20k-equivalent {result['build_20k_s']} s, target ≤ {TARGET_S:g} s)"
+        )
     print(json.dumps(result))
     return 0
 

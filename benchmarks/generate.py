@@ -95,14 +95,22 @@ def run(
     return {
         "models": results,
         "machine": {
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(), "python": platform.python_version(),
-            "torch": torch.__version__, "cuda": torch.cuda.is_available(),
-            "text_encoder_load_s": round(encoder_s, 3), "n_prompts": n_prompts, "duration_s": duration_s,
-            "config": str(config), "target_load_s": TARGET_LOAD_S, "load_average_1m": load_average,
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cuda": torch.cuda.is_available(),
+            "text_encoder_load_s": round(encoder_s, 3),
+            "n_prompts": n_prompts,
+            "duration_s": duration_s,
+            "config": str(config),
+            "target_load_s": TARGET_LOAD_S,
+            "load_average_1m": load_average,
         },
-    }  # fmt: skip
+    }
 
 
 def main() -> int:
@@ -131,9 +139,11 @@ def main() -> int:
             if "error" in entry:
                 print(f"{name:<18} FAILED: {entry['error']}")
                 continue
-            print(f"{name:<18} p50 {entry['p50_ms']:>8.1f} ms  p95 {entry['p95_ms']:>8.1f} ms  "
-                  f"load {entry['load_s']:.2f} s  "
-                  f"(target {entry['target_ms']} ms, {TARGET_LOAD_S:g} s)")  # fmt: skip
+            print(
+                f"{name:<18} p50 {entry['p50_ms']:>8.1f} ms  p95 {entry['p95_ms']:>8.1f} ms  "
+                f"load {entry['load_s']:.2f} s  "
+                f"(target {entry['target_ms']} ms, {TARGET_LOAD_S:g} s)"
+            )
     print(json.dumps(result))
     return 0
 

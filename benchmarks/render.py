@@ -127,8 +127,7 @@ def measure_stock_pyrender(rig: BlendshapeRig, clip: MotionClip, stage: Stage, o
             scene = pyrender.Scene(ambient_light=(0.3, 0.3, 0.3))
             scene.add(pyrender.Mesh.from_trimesh(mesh, smooth=True))
             lens = pyrender.PerspectiveCamera(yfov=np.radians(cam.fov_y_deg), znear=cam.near, zfar=cam.far)
-            scene.add(lens,
-                      pose=pose)  # fmt: skip
+            scene.add(lens, pose=pose)
             scene.add(pyrender.DirectionalLight(intensity=3.0), pose=pose)
             color, _ = renderer.render(scene)
             return color

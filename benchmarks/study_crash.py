@@ -115,9 +115,12 @@ def measure(participants: int, kills: int) -> dict[str, Any]:
         "answers_stored_at_end": len(final),
         "restart_s": restart_s,
         "database": "sqlite",
-        "machine": {"cpus": os.cpu_count(), "load_avg_1m_before": round(load_before, 2),
-                    "python": platform.python_version()},
-    }  # fmt: skip
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_avg_1m_before": round(load_before, 2),
+            "python": platform.python_version(),
+        },
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

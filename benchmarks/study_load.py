@@ -248,16 +248,32 @@ def measure(
         result = check_answers(log["acknowledged"], study)
     latencies = np.asarray(log["latencies_ms"] or [np.nan])
     p50, p95 = np.percentile(latencies, [50, 95])
-    result.update({
-        "p50_ms": round(float(p50), 1), "p95_ms": round(float(p95), 1),
-        "max_ms": round(float(latencies.max()), 1),
-        "requests": log["requests"], "requests_per_s": round(log["requests"] / log["elapsed_s"], 1),
-        "errors": log["errors"], "error_messages": log["messages"], "completed": log["completed"],
-        "participants": participants, "seconds": seconds, "watch_ms": watch_ms, "think_ms": think_ms,
-        "database": db, "replicas": replicas, **limits, "targets": TARGETS,
-        "machine": {"cpus": os.cpu_count(), "load_avg_1m_before": round(load_before, 2),
-                    "load_avg_1m_after": round(os.getloadavg()[0], 2), "python": platform.python_version()},
-    })  # fmt: skip
+    result.update(
+        {
+            "p50_ms": round(float(p50), 1),
+            "p95_ms": round(float(p95), 1),
+            "max_ms": round(float(latencies.max()), 1),
+            "requests": log["requests"],
+            "requests_per_s": round(log["requests"] / log["elapsed_s"], 1),
+            "errors": log["errors"],
+            "error_messages": log["messages"],
+            "completed": log["completed"],
+            "participants": participants,
+            "seconds": seconds,
+            "watch_ms": watch_ms,
+            "think_ms": think_ms,
+            "database": db,
+            "replicas": replicas,
+            **limits,
+            "targets": TARGETS,
+            "machine": {
+                "cpus": os.cpu_count(),
+                "load_avg_1m_before": round(load_before, 2),
+                "load_avg_1m_after": round(os.getloadavg()[0], 2),
+                "python": platform.python_version(),
+            },
+        }
+    )
     return result
 
 

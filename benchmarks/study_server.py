@@ -146,10 +146,16 @@ class StudyServer:
         import httpx
 
         env = {
-            **os.environ, "STUDIO_HOST": "127.0.0.1", "STUDIO_PORT": str(self.port),
-            "STUDIO_OUTPUT_DIR": str(self.study.output_dir), "STUDIO_DB_URL": self.study.db_url,
-            "STUDIO_STUDY_SECRET": SECRET, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **self.settings,
-        }  # fmt: skip
+            **os.environ,
+            "STUDIO_HOST": "127.0.0.1",
+            "STUDIO_PORT": str(self.port),
+            "STUDIO_OUTPUT_DIR": str(self.study.output_dir),
+            "STUDIO_DB_URL": self.study.db_url,
+            "STUDIO_STUDY_SECRET": SECRET,
+            "HF_HUB_OFFLINE": "1",
+            "OMP_NUM_THREADS": "1",
+            **self.settings,
+        }
         env.pop("STUDIO_ADMIN_TOKEN", None)
         if self.admin_token:
             env["STUDIO_ADMIN_TOKEN"] = self.admin_token
@@ -328,9 +334,13 @@ class ThreadedServer:
 
         self.port = port or free_port()
         self.config = replace(
-            StudioConfig.from_env(dict(settings or {})), port=self.port, output_dir=study.output_dir,
-            db_url=study.db_url, study_secret=SECRET, admin_token=admin_token,
-        )  # fmt: skip
+            StudioConfig.from_env(dict(settings or {})),
+            port=self.port,
+            output_dir=study.output_dir,
+            db_url=study.db_url,
+            study_secret=SECRET,
+            admin_token=admin_token,
+        )
         self.url = f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ThreadedServer:
@@ -411,8 +421,20 @@ def throwaway_postgres(max_connections: int = 100) -> Iterator[str]:
         return subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=60, check=False)
 
     try:
-        init = run(str(bindir / "initdb"), "-D", str(data), "-U", "studio", "--pwfile", str(root / "pwfile"),
-                   "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync")  # fmt: skip
+        init = run(
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "studio",
+            "--pwfile",
+            str(root / "pwfile"),
+            "--auth=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed:\n{init.stdout}\n{init.stderr}")
         options = (
@@ -421,8 +443,19 @@ def throwaway_postgres(max_connections: int = 100) -> Iterator[str]:
         )
         for _attempt in range(3):  # the free port can be taken between probing and binding
             port = free_port()
-            start = run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "30",
-                        "-o", f"{options} -p {port} -k {root / 'sock'}", "start")  # fmt: skip
+            start = run(
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "30",
+                "-o",
+                f"{options} -p {port} -k {root / 'sock'}",
+                "start",
+            )
             if start.returncode == 0:
                 break
         else:

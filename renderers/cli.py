@@ -83,8 +83,10 @@ def cmd_render(args: argparse.Namespace) -> int:
         except (RenderUnavailableError, RigError) as exc:
             raise UsageError(str(exc)) from None
         seconds = time.perf_counter() - start
-        print(f"wrote {args.output} ({writer.n_frames} frames at {stage.fps:g} fps, "
-              f"{writer.n_frames / max(seconds, 1e-9):.1f} frames/s)")  # fmt: skip
+        print(
+            f"wrote {args.output} ({writer.n_frames} frames at {stage.fps:g} fps, "
+            f"{writer.n_frames / max(seconds, 1e-9):.1f} frames/s)"
+        )
         return 0
 
     return _report_warnings(run)

@@ -15,9 +15,15 @@ CAPTION_BG = (24, 26, 30)
 CAPTION_FG = (235, 235, 235)
 GAP = 4  # pixels between panels
 CURVE_COLORS = (
-    (230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66),
-    (0, 114, 178), (213, 94, 0), (204, 121, 167), (200, 200, 200),
-)  # Okabe-Ito: distinguishable for colour-blind viewers  # fmt: skip
+    (230, 159, 0),
+    (86, 180, 233),
+    (0, 158, 115),
+    (240, 228, 66),
+    (0, 114, 178),
+    (213, 94, 0),
+    (204, 121, 167),
+    (200, 200, 200),
+)  # Okabe-Ito: distinguishable for colour-blind viewers
 
 
 @lru_cache(maxsize=8)
@@ -64,8 +70,9 @@ def hstack(frames: Sequence[np.ndarray], gap: int = GAP) -> np.ndarray:
     return np.concatenate(pieces, axis=1)
 
 
-def side_by_side_frames(streams: Sequence[Iterable[np.ndarray]], labels: Sequence[str],
-                        caption_height: int = 28) -> Iterator[np.ndarray]:  # fmt: skip
+def side_by_side_frames(
+    streams: Sequence[Iterable[np.ndarray]], labels: Sequence[str], caption_height: int = 28
+) -> Iterator[np.ndarray]:
     """Lock-step composition of several frame streams on one shared timeline.
 
     Each stream yields ``(H, W, 3)`` frames at the same rate. A stream that ends early holds
@@ -105,8 +112,13 @@ def side_by_side(videos: Sequence[np.ndarray], labels: Sequence[str], caption_he
     return np.stack(list(side_by_side_frames(videos, labels, caption_height)))
 
 
-def contact_sheet(images: Sequence[np.ndarray], labels: Sequence[str], columns: int = 8,
-                  caption_height: int = 22, title: str | None = None) -> np.ndarray:  # fmt: skip
+def contact_sheet(
+    images: Sequence[np.ndarray],
+    labels: Sequence[str],
+    columns: int = 8,
+    caption_height: int = 22,
+    title: str | None = None,
+) -> np.ndarray:
     """A labelled grid of equal-sized ``(H, W, 3)`` images: ``(rows*(H+c)+..., ..., 3)``."""
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
@@ -137,8 +149,15 @@ class CurveStrip:
     :meth:`frame` only paints the cursor, so it costs a copy per frame.
     """
 
-    def __init__(self, values: np.ndarray, names: Sequence[str], width: int, height: int = 120,
-                 max_curves: int = 6, title: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        values: np.ndarray,
+        names: Sequence[str],
+        width: int,
+        height: int = 120,
+        max_curves: int = 6,
+        title: str | None = None,
+    ) -> None:
         from PIL import Image, ImageDraw
 
         values = np.asarray(values, np.float64)

@@ -208,8 +208,13 @@ def _allowed_globals() -> dict[tuple[str, str], type]:
             _Stub, f"{core}.numeric._frombuffer", kind="buffer"
         )
     for name in ("csc_matrix", "csr_matrix", "coo_matrix"):
-        for module in ("scipy.sparse", f"scipy.sparse.{name[:3]}", f"scipy.sparse._{name[:3]}",
-                       "scipy.sparse.compressed", "scipy.sparse._compressed"):  # fmt: skip
+        for module in (
+            "scipy.sparse",
+            f"scipy.sparse.{name[:3]}",
+            f"scipy.sparse._{name[:3]}",
+            "scipy.sparse.compressed",
+            "scipy.sparse._compressed",
+        ):
             allowed[(module, name)] = _named(_Stub, f"{module}.{name}", kind="sparse", fmt=name[:3])
     return allowed
 
@@ -637,9 +642,16 @@ class FlameHead:
             parents = torch.from_numpy(self.parents)
             weights = torch.from_numpy(self.weights)
             for start in range(0, len(pose), chunk):
-                verts, _ = lbs(torch.from_numpy(expression[start : start + chunk]),
-                               torch.from_numpy(pose[start : start + chunk]),
-                               template, dirs, posedirs, j_reg, parents, weights)  # fmt: skip
+                verts, _ = lbs(
+                    torch.from_numpy(expression[start : start + chunk]),
+                    torch.from_numpy(pose[start : start + chunk]),
+                    template,
+                    dirs,
+                    posedirs,
+                    j_reg,
+                    parents,
+                    weights,
+                )
                 yield verts.numpy().astype(np.float32)
 
 

@@ -142,8 +142,11 @@ def build_obj_rig(folder: Path) -> BlendshapeRig:
         fed[hit[0]] = fed.get(hit[0], 0) + 1
     missing = tuple(ARKIT_BLENDSHAPES[k] for k in range(N_SHAPES) if k not in fed)
     if missing:
-        warnings.warn(f"rig {folder.name}: no target for {', '.join(missing)} (they will not move)",
-                      RigWarning, stacklevel=2)  # fmt: skip
+        warnings.warn(
+            f"rig {folder.name}: no target for {', '.join(missing)} (they will not move)",
+            RigWarning,
+            stacklevel=2,
+        )
     if ignored:
         warnings.warn(
             f"rig {folder.name}: ignored non-ARKit shapes {', '.join(ignored)}", RigWarning, stacklevel=2

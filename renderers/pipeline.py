@@ -115,8 +115,13 @@ def message_panel(text: str, stage: Stage, curves: bool = False) -> Iterator[np.
     yield message_frame([text], stage.size, stage.size + (STRIP_HEIGHT if curves else 0))
 
 
-def compare_frames(clips: Sequence[MotionClip | str], labels: Sequence[str], rig: BlendshapeRig | None,
-                   stage: Stage, curves: bool = False) -> Iterator[np.ndarray]:  # fmt: skip
+def compare_frames(
+    clips: Sequence[MotionClip | str],
+    labels: Sequence[str],
+    rig: BlendshapeRig | None,
+    stage: Stage,
+    curves: bool = False,
+) -> Iterator[np.ndarray]:
     """Side-by-side composite of several clips on one shared timeline.
 
     An item that is a string instead of a clip (a model that failed, a prompt a results folder
@@ -129,8 +134,14 @@ def compare_frames(clips: Sequence[MotionClip | str], labels: Sequence[str], rig
     return side_by_side_frames(streams, labels)
 
 
-def rig_sheet(rig: BlendshapeRig, size: int = 200, camera: str = "front", columns: int = 9,
-              samples: int | None = 4, zoom: float = 1.25) -> np.ndarray:  # fmt: skip
+def rig_sheet(
+    rig: BlendshapeRig,
+    size: int = 200,
+    camera: str = "front",
+    columns: int = 9,
+    samples: int | None = 4,
+    zoom: float = 1.25,
+) -> np.ndarray:
     """Contact sheet: neutral plus each of the 52 ARKit shapes at weight 1, labelled.
 
     ``zoom`` > 1 frames the face tighter than a video does (small tiles need it).

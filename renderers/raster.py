@@ -104,12 +104,21 @@ def camera_preset(name: str, center: np.ndarray, radius: float) -> Camera:
     distance = radius / math.sin(math.radians(fov) / 2) * 1.02
     yaw, pitch = (0.0, 3.0) if name == "front" else (35.0, 8.0)
     yaw_r, pitch_r = math.radians(yaw), math.radians(pitch)
-    offset = np.array([math.sin(yaw_r) * math.cos(pitch_r), math.sin(pitch_r),
-                       math.cos(yaw_r) * math.cos(pitch_r)]) * distance  # fmt: skip
+    offset = (
+        np.array(
+            [math.sin(yaw_r) * math.cos(pitch_r), math.sin(pitch_r), math.cos(yaw_r) * math.cos(pitch_r)]
+        )
+        * distance
+    )
     center = np.asarray(center, np.float64)
     eye = center + offset
-    return Camera(tuple(eye), tuple(center), fov_y_deg=fov,
-                  near=max(distance - 3 * radius, distance * 0.05), far=distance + 3 * radius)  # fmt: skip
+    return Camera(
+        tuple(eye),
+        tuple(center),
+        fov_y_deg=fov,
+        near=max(distance - 3 * radius, distance * 0.05),
+        far=distance + 3 * radius,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,8 +135,9 @@ def incidence_matrix(faces: np.ndarray, n_vertices: int) -> sp.csr_matrix:
     return sp.csr_matrix((data, (rows, cols)), shape=(n_vertices, len(faces)))
 
 
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray,
-                   incidence: sp.csr_matrix | None = None) -> np.ndarray:  # fmt: skip
+def vertex_normals(
+    vertices: np.ndarray, faces: np.ndarray, incidence: sp.csr_matrix | None = None
+) -> np.ndarray:
     """Smooth unit normals, ``(..., V, 3) float32`` for ``vertices (..., V, 3)``.
 
     Each face contributes its area-weighted normal to its three corners (why: large faces
@@ -330,8 +340,10 @@ class Rasterizer:
             fbo = GL.glGenFramebuffers(1)
             GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo)
             color, depth = GL.glGenRenderbuffers(2)
-            for rb, fmt, attach in ((color, GL.GL_RGBA8, GL.GL_COLOR_ATTACHMENT0),
-                                    (depth, GL.GL_DEPTH_COMPONENT24, GL.GL_DEPTH_ATTACHMENT)):  # fmt: skip
+            for rb, fmt, attach in (
+                (color, GL.GL_RGBA8, GL.GL_COLOR_ATTACHMENT0),
+                (depth, GL.GL_DEPTH_COMPONENT24, GL.GL_DEPTH_ATTACHMENT),
+            ):
                 GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, rb)
                 if samples:
                     GL.glRenderbufferStorageMultisample(GL.GL_RENDERBUFFER, samples, fmt, w, h)
@@ -405,16 +417,27 @@ class Rasterizer:
         if self.samples:
             GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._draw_fbo)
             GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self._resolve_fbo)
-            GL.glBlitFramebuffer(0, 0, self.width, self.height, 0, 0, self.width, self.height,
-                                 GL.GL_COLOR_BUFFER_BIT, GL.GL_NEAREST)  # fmt: skip
+            GL.glBlitFramebuffer(
+                0,
+                0,
+                self.width,
+                self.height,
+                0,
+                0,
+                self.width,
+                self.height,
+                GL.GL_COLOR_BUFFER_BIT,
+                GL.GL_NEAREST,
+            )
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._resolve_fbo)
         GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
         data = GL.glReadPixels(0, 0, self.width, self.height, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
         image = np.frombuffer(data, np.uint8).reshape(self.height, self.width, 3)
         return image[::-1]  # GL's origin is bottom-left
 
-    def iter_frames(self, vertex_chunks: Iterable[np.ndarray], mesh: RenderMesh,
-                    camera: Camera) -> Iterator[np.ndarray]:  # fmt: skip
+    def iter_frames(
+        self, vertex_chunks: Iterable[np.ndarray], mesh: RenderMesh, camera: Camera
+    ) -> Iterator[np.ndarray]:
         """Stream frames: each ``(t, V, 3)`` chunk of posed vertices yields ``(H, W, 3) uint8``.
 
         Chunks let a long clip be posed, lit and encoded without holding it all in memory.
@@ -504,7 +527,8 @@ def get_rasterizer(width: int = 512, height: int | None = None, samples: int | N
         return _RASTERIZERS[key]
 
 
-def rasterize(vertices: np.ndarray, mesh: RenderMesh, camera: Camera, size: int = 512,
-              samples: int | None = None) -> np.ndarray:  # fmt: skip
+def rasterize(
+    vertices: np.ndarray, mesh: RenderMesh, camera: Camera, size: int = 512, samples: int | None = None
+) -> np.ndarray:
     """Draw posed ``vertices (T, V, 3)`` of ``mesh`` from ``camera``: ``(T, size, size, 3) uint8``."""
     return get_rasterizer(size, size, samples).render(vertices, mesh, camera)

@@ -97,7 +97,7 @@ class BlendshapeRig:
             (faces.size == 0 or (faces.min() >= 0 and faces.max() < v), "faces out of range"),
             (all(e.size == 0 or (e.min() >= 0 and e.max() < v) for e in eyes), "eye index out of range"),
             (bool(np.isfinite(self.neutral).all() and np.isfinite(self.deltas).all()), "non-finite geometry"),
-        ]  # fmt: skip
+        ]
         for ok, message in checks:
             if not ok:
                 raise RigError(f"rig {self.name!r}: {message}")
@@ -147,8 +147,11 @@ class BlendshapeRig:
         bad = ~np.isfinite(values)
         if bad.any():
             columns = sorted({ARKIT_CHANNELS[c] for c in np.nonzero(bad.any(axis=0))[0]})
-            warnings.warn(f"{int(bad.sum())} non-finite values set to 0 in {', '.join(columns[:5])}",
-                          RigWarning, stacklevel=3)  # fmt: skip
+            warnings.warn(
+                f"{int(bad.sum())} non-finite values set to 0 in {', '.join(columns[:5])}",
+                RigWarning,
+                stacklevel=3,
+            )
             values[bad] = 0.0
         shapes = values[:, :N_SHAPES]
         far = (shapes < -BLENDSHAPE_TOLERANCE) | (shapes > 1 + BLENDSHAPE_TOLERANCE)
@@ -157,8 +160,9 @@ class BlendshapeRig:
             warnings.warn(
                 f"{int(far.sum())} blendshape values outside [0, 1] clamped "
                 f"(range {shapes.min():.3g}..{shapes.max():.3g}; {', '.join(columns[:5])})",
-                RigWarning, stacklevel=3,
-            )  # fmt: skip
+                RigWarning,
+                stacklevel=3,
+            )
         np.clip(shapes, 0.0, 1.0, out=shapes)
         rot = values[:, N_SHAPES:]
         period = 2 * np.pi / ROTATION_UNIT_RAD
@@ -193,8 +197,9 @@ class BlendshapeRig:
         """Columns in any ARKit spelling -> ``(T, 61)``; unknown names are reported, not used."""
         name_map = arkit_name_map(list(names))
         if name_map.unknown:
-            warnings.warn(f"unknown channels ignored: {', '.join(name_map.unknown[:8])}", RigWarning,
-                          stacklevel=2)  # fmt: skip
+            warnings.warn(
+                f"unknown channels ignored: {', '.join(name_map.unknown[:8])}", RigWarning, stacklevel=2
+            )
         return name_map.apply(np.nan_to_num(np.asarray(values, np.float64)))
 
     # -- (de)serialisation -------------------------------------------------------------------
@@ -286,12 +291,15 @@ def rotation_matrices(yaw: np.ndarray, pitch: np.ndarray, roll: np.ndarray) -> n
     r = -np.asarray(roll, np.float64) * ROTATION_UNIT_RAD
     cy, sy, cp, sp, cr, sr = np.cos(y), np.sin(y), np.cos(p), np.sin(p), np.cos(r), np.sin(r)
     one, zero = np.ones_like(y), np.zeros_like(y)
-    ry = np.stack([np.stack([cy, zero, sy], -1), np.stack([zero, one, zero], -1),
-                   np.stack([-sy, zero, cy], -1)], -2)  # fmt: skip
-    rx = np.stack([np.stack([one, zero, zero], -1), np.stack([zero, cp, -sp], -1),
-                   np.stack([zero, sp, cp], -1)], -2)  # fmt: skip
-    rz = np.stack([np.stack([cr, -sr, zero], -1), np.stack([sr, cr, zero], -1),
-                   np.stack([zero, zero, one], -1)], -2)  # fmt: skip
+    ry = np.stack(
+        [np.stack([cy, zero, sy], -1), np.stack([zero, one, zero], -1), np.stack([-sy, zero, cy], -1)], -2
+    )
+    rx = np.stack(
+        [np.stack([one, zero, zero], -1), np.stack([zero, cp, -sp], -1), np.stack([zero, sp, cp], -1)], -2
+    )
+    rz = np.stack(
+        [np.stack([cr, -sr, zero], -1), np.stack([sr, cr, zero], -1), np.stack([zero, zero, one], -1)], -2
+    )
     return (ry @ rx @ rz).astype(np.float32)
 
 

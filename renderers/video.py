@@ -28,8 +28,9 @@ class VideoWriter:
     sizes); every frame must have the size of the first.
     """
 
-    def __init__(self, path: str | Path, fps: float, *, crf: int = DEFAULT_CRF,
-                 preset: str = DEFAULT_PRESET) -> None:  # fmt: skip
+    def __init__(
+        self, path: str | Path, fps: float, *, crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET
+    ) -> None:
         if not (0 < fps <= 1000):
             raise ValueError(f"fps must be in (0, 1000], got {fps}")
         self.path = Path(path)
@@ -43,8 +44,9 @@ class VideoWriter:
     def __enter__(self) -> VideoWriter:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def _open(self, height: int, width: int) -> None:

@@ -298,13 +298,15 @@ def build_geometry():
     # where the lips are (front-most skin at the mouth line) anchors the mouth parts
     on_line = (np.abs(skin[:, 1] - Y_MOUTH) < 1e-9) & (np.abs(skin[:, 0]) < 0.02) & (skin[:, 2] > 0)
     z_lip = skin[on_line, 2].max()
-    bag, bag_f = _half_ellipsoid_bag(np.array([0.0, Y_MOUTH - 0.03, z_lip - 0.13]),
-                                     np.array([0.20, 0.12, 0.30]))  # fmt: skip
+    bag, bag_f = _half_ellipsoid_bag(
+        np.array([0.0, Y_MOUTH - 0.03, z_lip - 0.13]), np.array([0.20, 0.12, 0.30])
+    )
     t_up, t_up_f = _arch_band(Y_MOUTH + 0.03, Y_MOUTH - 0.03, z_lip - 0.075, 0.15, 0.22)
     t_lo, t_lo_f = _arch_band(Y_MOUTH - 0.085, Y_MOUTH - 0.030, z_lip - 0.095, 0.135, 0.20)
     tongue_at = np.array([0.0, Y_MOUTH - 0.075, z_lip - 0.25])
-    tongue, tongue_f = _ellipsoid(tongue_at, np.array([0.12, 0.045, 0.17]),
-                                  np.linspace(0.25, np.pi - 0.25, 9), 18)  # fmt: skip
+    tongue, tongue_f = _ellipsoid(
+        tongue_at, np.array([0.12, 0.045, 0.17]), np.linspace(0.25, np.pi - 0.25, 9), 18
+    )
     ring = np.array([0.09, 0.16, 0.175, 0.27, 0.37, 0.415, 0.43, 0.55, 0.75, 1.0, 1.3, 1.7, 2.2, 2.7])
     eyes, eyes_f = [], []
     eye_centers = []
@@ -409,8 +411,15 @@ def _open_eyes(verts: np.ndarray, parts: Parts) -> np.ndarray:
     return out
 
 
-def _lid_move(p: np.ndarray, parts: Parts, s: int, up: float, down: float,
-              reach_up: float = 0.10, reach_down: float = 0.07) -> np.ndarray:  # fmt: skip
+def _lid_move(
+    p: np.ndarray,
+    parts: Parts,
+    s: int,
+    up: float,
+    down: float,
+    reach_up: float = 0.10,
+    reach_down: float = 0.07,
+) -> np.ndarray:
     """Vertical moves ``(N, 3)`` of the lids of eye ``s``: the upper edge by ``up``, the lower
     edge by ``down`` (positive = up), fading over ``reach_*`` away from the eye line."""
     x, y = p[:, 0], parts.row_y
@@ -494,11 +503,13 @@ class Sculptor:
     def wrap(self, target: np.ndarray) -> np.ndarray:
         return _wrap_lids(target, self.parts, self.eye_centers, snap=1.0)
 
-    def eye_move(self, s: int, up: float, down: float, reach_up: float = 0.10,
-                 reach_down: float = 0.07) -> np.ndarray:  # fmt: skip
+    def eye_move(
+        self, s: int, up: float, down: float, reach_up: float = 0.10, reach_down: float = 0.07
+    ) -> np.ndarray:
         move = np.zeros_like(self.rest)
-        move[self.parts.skin] = _lid_move(self.rest[self.parts.skin], self.parts, s, up, down,
-                                          reach_up, reach_down)  # fmt: skip
+        move[self.parts.skin] = _lid_move(
+            self.rest[self.parts.skin], self.parts, s, up, down, reach_up, reach_down
+        )
         return move
 
     # -- the shapes --------------------------------------------------------------------------

@@ -96,8 +96,14 @@ def prototype_keyframes() -> list[np.ndarray]:
     )
     sad = pose(browInnerUp=0.5, browDownLeft=0.4, browDownRight=0.4, mouthFrownLeft=0.7, mouthFrownRight=0.7)
     shake = [sad + pose(headYaw=yaw) for yaw in (0.25, -0.25, 0.2)]
-    surprise = pose(browInnerUp=0.9, browOuterUpLeft=0.8, browOuterUpRight=0.8, eyeWideLeft=0.8,
-                    eyeWideRight=0.8, jawOpen=0.6)  # fmt: skip
+    surprise = pose(
+        browInnerUp=0.9,
+        browOuterUpLeft=0.8,
+        browOuterUpRight=0.8,
+        eyeWideLeft=0.8,
+        eyeWideRight=0.8,
+        jawOpen=0.6,
+    )
     return [np.stack([happy, happy + brows]), np.stack(shake), np.stack([surprise, 0.8 * surprise])]
 
 
@@ -159,8 +165,10 @@ def main() -> int:
         sequence, static = flame_curves(i)
         np.save(flame / f"p{i}_s0.npy", sequence)
         np.save(flame / f"p{i}_s1.npy", static)
-        rows += [{"prompt": prompt, "seed": 0, "file": f"p{i}_s0.npy"},
-                 {"prompt": prompt, "seed": 1, "file": f"p{i}_s1.npy"}]  # fmt: skip
+        rows += [
+            {"prompt": prompt, "seed": 0, "file": f"p{i}_s0.npy"},
+            {"prompt": prompt, "seed": 1, "file": f"p{i}_s1.npy"},
+        ]
     write_manifest(flame, rows)
 
     shipped = yaml.safe_load((ROOT / "assets" / "models.yaml").read_text(encoding="utf-8"))["models"]
@@ -168,8 +176,15 @@ def main() -> int:
     for entry in shipped:  # the four built-ins, with absolute checkpoint paths
         models.append({**entry, "checkpoint": str((ROOT / "assets" / entry["checkpoint"]).resolve())})
     models.append({"name": "capture", "family": "results", "space": "arkit", "path": "capture"})
-    models.append({"name": "flame-lab", "family": "results", "space": "flame", "path": "flame-lab",
-                   "options": {"fps": 24}})  # fmt: skip
+    models.append(
+        {
+            "name": "flame-lab",
+            "family": "results",
+            "space": "flame",
+            "path": "flame-lab",
+            "options": {"fps": 24},
+        }
+    )
     header = (
         "# Bring-your-own-model demo, written by scripts/make_demo_results.py (regenerate, do not edit).\n"
         "# More families (see README, Models):\n"
@@ -180,8 +195,10 @@ def main() -> int:
     )
     config = out / "models.yaml"
     config.write_text(header + yaml.safe_dump({"models": models}, sort_keys=False), encoding="utf-8")
-    print(f"wrote {capture} ({len(list(capture.glob('p*')))} clips, {'with' if windows else 'without'} "
-          f"real Live Link windows), {flame} ({len(list(flame.glob('p*')))} clips) and {config}")  # fmt: skip
+    print(
+        f"wrote {capture} ({len(list(capture.glob('p*')))} clips, {'with' if windows else 'without'} "
+        f"real Live Link windows), {flame} ({len(list(flame.glob('p*')))} clips) and {config}"
+    )
     return 0
 
 

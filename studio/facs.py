@@ -70,8 +70,14 @@ def _lr(stem: str, value: float) -> dict[str, float]:
     return {f"{stem}Left": value, f"{stem}Right": value}
 
 
-def _au(code: str, name: str, description: str, arkit: dict[str, float],
-        primary: Sequence[str] | None = None, onset: float = 0.0) -> ActionUnit:  # fmt: skip
+def _au(
+    code: str,
+    name: str,
+    description: str,
+    arkit: dict[str, float],
+    primary: Sequence[str] | None = None,
+    onset: float = 0.0,
+) -> ActionUnit:
     if primary is None:  # default cue: the channels carrying the AU's largest displacement
         peak = max(abs(v) for v in arkit.values())
         primary = [c for c, v in arkit.items() if abs(v) >= 0.5 * peak]
@@ -142,15 +148,35 @@ AU_CODES: tuple[str, ...] = tuple(au.code for au in ACTION_UNITS)
 AU_INDEX: Mapping[str, int] = MappingProxyType({code: i for i, code in enumerate(AU_CODES)})
 N_AUS = len(AU_CODES)
 # AUs that carry emotion in EMFACS: everything but head and gaze (AU51–64) and the jaw shifts.
-EXPRESSIVE_AUS: tuple[str, ...] = tuple(c for c in AU_CODES if c not in {
-    "AU29", "AU30L", "AU30R", "AU51", "AU52", "AU53", "AU54", "AU55", "AU56", "AU61", "AU62", "AU63",
-        "AU64"})  # fmt: skip
+EXPRESSIVE_AUS: tuple[str, ...] = tuple(
+    c
+    for c in AU_CODES
+    if c
+    not in {
+        "AU29",
+        "AU30L",
+        "AU30R",
+        "AU51",
+        "AU52",
+        "AU53",
+        "AU54",
+        "AU55",
+        "AU56",
+        "AU61",
+        "AU62",
+        "AU63",
+        "AU64",
+    }
+)
 
 
 def au_code(au: int | str) -> str:
     """Normalise ``12``, ``"12"``, ``"AU12"`` or ``"au12"`` to ``"AU12"``; raises KeyError if unknown."""
-    code = f"AU{au}" if isinstance(au, int) else ("AU" + str(au)[2:] if str(au).upper().startswith("AU")
-                                                  else f"AU{au}")  # fmt: skip
+    code = (
+        f"AU{au}"
+        if isinstance(au, int)
+        else ("AU" + str(au)[2:] if str(au).upper().startswith("AU") else f"AU{au}")
+    )
     if code not in AU_INDEX:
         raise KeyError(f"unknown action unit {au!r}")
     return code

@@ -33,26 +33,70 @@ MAX_FPS = 1000.0  # the highest frame rate a clip may have
 # --------------------------------------------------------------------------------------------
 
 ARKIT_BLENDSHAPES: tuple[str, ...] = (
-    "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft",
-    "eyeSquintLeft", "eyeWideLeft",
-    "eyeBlinkRight", "eyeLookDownRight", "eyeLookInRight", "eyeLookOutRight", "eyeLookUpRight",
-    "eyeSquintRight", "eyeWideRight",
-    "jawForward", "jawRight", "jawLeft", "jawOpen",
-    "mouthClose", "mouthFunnel", "mouthPucker", "mouthRight", "mouthLeft",
-    "mouthSmileLeft", "mouthSmileRight", "mouthFrownLeft", "mouthFrownRight",
-    "mouthDimpleLeft", "mouthDimpleRight", "mouthStretchLeft", "mouthStretchRight",
-    "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper",
-    "mouthPressLeft", "mouthPressRight", "mouthLowerDownLeft", "mouthLowerDownRight",
-    "mouthUpperUpLeft", "mouthUpperUpRight",
-    "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
-    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "noseSneerLeft", "noseSneerRight",
+    "eyeBlinkLeft",
+    "eyeLookDownLeft",
+    "eyeLookInLeft",
+    "eyeLookOutLeft",
+    "eyeLookUpLeft",
+    "eyeSquintLeft",
+    "eyeWideLeft",
+    "eyeBlinkRight",
+    "eyeLookDownRight",
+    "eyeLookInRight",
+    "eyeLookOutRight",
+    "eyeLookUpRight",
+    "eyeSquintRight",
+    "eyeWideRight",
+    "jawForward",
+    "jawRight",
+    "jawLeft",
+    "jawOpen",
+    "mouthClose",
+    "mouthFunnel",
+    "mouthPucker",
+    "mouthRight",
+    "mouthLeft",
+    "mouthSmileLeft",
+    "mouthSmileRight",
+    "mouthFrownLeft",
+    "mouthFrownRight",
+    "mouthDimpleLeft",
+    "mouthDimpleRight",
+    "mouthStretchLeft",
+    "mouthStretchRight",
+    "mouthRollLower",
+    "mouthRollUpper",
+    "mouthShrugLower",
+    "mouthShrugUpper",
+    "mouthPressLeft",
+    "mouthPressRight",
+    "mouthLowerDownLeft",
+    "mouthLowerDownRight",
+    "mouthUpperUpLeft",
+    "mouthUpperUpRight",
+    "browDownLeft",
+    "browDownRight",
+    "browInnerUp",
+    "browOuterUpLeft",
+    "browOuterUpRight",
+    "cheekPuff",
+    "cheekSquintLeft",
+    "cheekSquintRight",
+    "noseSneerLeft",
+    "noseSneerRight",
     "tongueOut",
-)  # fmt: skip
+)
 ARKIT_ROTATIONS: tuple[str, ...] = (
-    "headYaw", "headPitch", "headRoll",
-    "leftEyeYaw", "leftEyePitch", "leftEyeRoll",
-    "rightEyeYaw", "rightEyePitch", "rightEyeRoll",
-)  # fmt: skip
+    "headYaw",
+    "headPitch",
+    "headRoll",
+    "leftEyeYaw",
+    "leftEyePitch",
+    "leftEyeRoll",
+    "rightEyeYaw",
+    "rightEyePitch",
+    "rightEyeRoll",
+)
 ARKIT_CHANNELS: tuple[str, ...] = ARKIT_BLENDSHAPES + ARKIT_ROTATIONS
 N_ARKIT = len(ARKIT_CHANNELS)  # 61
 ARKIT_INDEX: Mapping[str, int] = MappingProxyType({n: i for i, n in enumerate(ARKIT_CHANNELS)})
@@ -95,9 +139,20 @@ def _build_alias_table() -> dict[str, tuple[int, bool]]:
         for side, short in (("Left", "l"), ("Right", "r")):
             if name.endswith(side):  # eyeBlinkLeft <- eyeBlink_L, eyeBlink.L, eyeBlink_l
                 table[_alias_key(name[: -len(side)]) + "_" + short] = (index, False)
-    for name in ("browInnerUp", "cheekPuff", "mouthClose", "jawOpen", "mouthFunnel",
-                 "mouthPucker", "mouthRollLower", "mouthRollUpper", "mouthShrugLower",
-                 "mouthShrugUpper", "tongueOut", "jawForward"):  # fmt: skip
+    for name in (
+        "browInnerUp",
+        "cheekPuff",
+        "mouthClose",
+        "jawOpen",
+        "mouthFunnel",
+        "mouthPucker",
+        "mouthRollLower",
+        "mouthRollUpper",
+        "mouthShrugLower",
+        "mouthShrugUpper",
+        "tongueOut",
+        "jawForward",
+    ):
         for short in ("l", "r"):  # some rigs split centre shapes into halves
             table[_alias_key(name) + "_" + short] = (ARKIT_INDEX[name], True)
     return table
@@ -388,8 +443,9 @@ class MotionClip:
         return cls(name_map.apply(values), fps, "arkit", ARKIT_CHANNELS, meta)
 
     @classmethod
-    def zeros(cls, n_frames: int, fps: float, space: Space = "arkit",
-              layout: FlameLayout | None = None) -> MotionClip:  # fmt: skip
+    def zeros(
+        cls, n_frames: int, fps: float, space: Space = "arkit", layout: FlameLayout | None = None
+    ) -> MotionClip:
         """A neutral clip: all-zero ARKit weights, or the FLAME mean face with identity poses."""
         channels = ARKIT_CHANNELS if space == "arkit" else (layout or FlameLayout()).channels
         values = np.zeros((n_frames, len(channels)), np.float32)
@@ -433,8 +489,13 @@ class MotionClip:
 
     def replace(self, **changes: Any) -> MotionClip:
         """A copy with some fields changed (validated again)."""
-        fields = {"values": self.values, "fps": self.fps, "space": self.space,
-                  "channels": self.channels, "meta": dict(self.meta)}  # fmt: skip
+        fields = {
+            "values": self.values,
+            "fps": self.fps,
+            "space": self.space,
+            "channels": self.channels,
+            "meta": dict(self.meta),
+        }
         fields.update(changes)
         return MotionClip(**fields)
 
@@ -449,8 +510,10 @@ class MotionClip:
         )
 
     def __repr__(self) -> str:
-        return (f"MotionClip(space={self.space!r}, frames={self.n_frames}, "
-                f"channels={self.n_channels}, fps={self.fps:g})")  # fmt: skip
+        return (
+            f"MotionClip(space={self.space!r}, frames={self.n_frames}, "
+            f"channels={self.n_channels}, fps={self.fps:g})"
+        )
 
     # -- resampling --------------------------------------------------------------------------
 
@@ -478,8 +541,9 @@ class MotionClip:
         out = _interp_columns(src_t, dst_t, self.values.astype(np.float64))
         if self.space == "arkit":
             rot = slice(len(ARKIT_BLENDSHAPES), N_ARKIT)
-            unwrapped = np.unwrap(self.values[:, rot].astype(np.float64),
-                                  period=ARKIT_ROTATION_PERIOD, axis=0)  # fmt: skip
+            unwrapped = np.unwrap(
+                self.values[:, rot].astype(np.float64), period=ARKIT_ROTATION_PERIOD, axis=0
+            )
             wrapped = _interp_columns(src_t, dst_t, unwrapped)
             half = ARKIT_ROTATION_PERIOD / 2
             out[:, rot] = (wrapped + half) % ARKIT_ROTATION_PERIOD - half

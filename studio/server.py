@@ -275,28 +275,55 @@ def build_server(
             return _error(error)
 
     common = {
-        "server_name": config.host, "server_port": config.port, "show_error": False, "ssr_mode": False,
-        "max_file_size": f"{config.max_upload_mb}mb", "blocked_paths": blocked, "theme": gr.themes.Soft(),
-    }  # fmt: skip
+        "server_name": config.host,
+        "server_port": config.port,
+        "show_error": False,
+        "ssr_mode": False,
+        "max_file_size": f"{config.max_upload_mb}mb",
+        "blocked_paths": blocked,
+        "theme": gr.themes.Soft(),
+    }
     page = build_study_page(
         service, None if service else "This server has no study secret configured (STUDIO_STUDY_SECRET)."
     )
     _mount(
-        server, mounts, page, "/study", uploads=False, allowed_paths=[str(stimuli_dir)], css=STUDY_CSS,
-        footer_links=[], run_history=False, **common,
-    )  # fmt: skip
+        server,
+        mounts,
+        page,
+        "/study",
+        uploads=False,
+        allowed_paths=[str(stimuli_dir)],
+        css=STUDY_CSS,
+        footer_links=[],
+        run_history=False,
+        **common,
+    )
     # without a token the admin mount is only a page saying so (nothing callable), never an open admin
     gate = _admin_auth(config, store)
     _mount(
-        server, mounts, _admin_blocks(config, store), "/admin", uploads=True,
-        allowed_paths=[str(config.output_dir)], auth_dependency=None if gate is None else gate.user,
-        css=CSS, footer_links=[], run_history=False, **common,
-    )  # fmt: skip
+        server,
+        mounts,
+        _admin_blocks(config, store),
+        "/admin",
+        uploads=True,
+        allowed_paths=[str(config.output_dir)],
+        auth_dependency=None if gate is None else gate.user,
+        css=CSS,
+        footer_links=[],
+        run_history=False,
+        **common,
+    )
     install_admin_gate(server, gate)  # its own login, CSRF, back-off and lockout in front of it
     _mount(
-        server, mounts, build_app(config, pool), "/", uploads=True, allowed_paths=[str(config.output_dir)],
-        css=CSS, **common,
-    )  # fmt: skip
+        server,
+        mounts,
+        build_app(config, pool),
+        "/",
+        uploads=True,
+        allowed_paths=[str(config.output_dir)],
+        css=CSS,
+        **common,
+    )
     return server
 
 

@@ -34,8 +34,13 @@ def embed_texts(texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
     if len(texts) == 0:
         return np.zeros((0, EMBEDDING_DIM), np.float32)
     with _lock:  # the tokenizer is not thread-safe; Gradio calls from worker threads
-        vectors = _encoder().encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
-                                    normalize_embeddings=True, show_progress_bar=False)  # fmt: skip
+        vectors = _encoder().encode(
+            list(texts),
+            batch_size=batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
     return np.asarray(vectors, np.float32)
 
 

@@ -125,12 +125,19 @@ def _write_bad(tmp_path, name):
         np.savez(path, expression=np.zeros((4, 301)))
         return path, "FLAME has at most 300"
     if name == "meta.npz":
-        np.savez(path, values=np.zeros((2, 61)), fps=30.0, space="arkit", channels=np.array(ARKIT),
-                 meta_json="[" * 100_000)  # fmt: skip
+        np.savez(
+            path,
+            values=np.zeros((2, 61)),
+            fps=30.0,
+            space="arkit",
+            channels=np.array(ARKIT),
+            meta_json="[" * 100_000,
+        )
         return path, "nested"
     if name == "meta-list.npz":
-        np.savez(path, values=np.zeros((2, 61)), fps=30.0, space="arkit", channels=np.array(ARKIT),
-                 meta_json="[1]")  # fmt: skip
+        np.savez(
+            path, values=np.zeros((2, 61)), fps=30.0, space="arkit", channels=np.array(ARKIT), meta_json="[1]"
+        )
         return path, "expected a JSON object"
     if name == "space.npz":
         np.savez(path, values=np.zeros((2, 61)), fps=30.0, space="smpl", channels=np.array(ARKIT))
@@ -142,9 +149,19 @@ def _write_bad(tmp_path, name):
 
 
 BAD_FILES = [
-    "underscore.csv", "beyond-float.csv", "huge-float.csv", "utf16.csv", "many.json", "nested.json",
-    "gigabytes.keyframes.csv", "flame301.npz", "meta.npz", "meta-list.npz", "space.npz", "bomb.npz",
-]  # fmt: skip
+    "underscore.csv",
+    "beyond-float.csv",
+    "huge-float.csv",
+    "utf16.csv",
+    "many.json",
+    "nested.json",
+    "gigabytes.keyframes.csv",
+    "flame301.npz",
+    "meta.npz",
+    "meta-list.npz",
+    "space.npz",
+    "bomb.npz",
+]
 
 
 @pytest.mark.parametrize("name", BAD_FILES)

@@ -29,8 +29,13 @@ def test_config_is_frozen():
 
 
 def test_study_settings_and_secrets_are_hidden_from_repr():
-    config = StudioConfig.from_env({"STUDIO_DB_URL": "postgresql://u@h/db", "STUDIO_STUDY_SECRET": "s" * 32,
-                                    "STUDIO_ADMIN_TOKEN": "token-123456"})  # fmt: skip
+    config = StudioConfig.from_env(
+        {
+            "STUDIO_DB_URL": "postgresql://u@h/db",
+            "STUDIO_STUDY_SECRET": "s" * 32,
+            "STUDIO_ADMIN_TOKEN": "token-123456",
+        }
+    )
     assert config.db_url == "postgresql://u@h/db" and config.study_secret == "s" * 32
     assert "s" * 32 not in repr(config) and "token-123456" not in repr(config)
     assert (
@@ -100,8 +105,9 @@ def test_a_bad_setting_at_start_up_is_one_line_and_exit_2(command, name, value, 
     from studio.config import PROJECT_ROOT
 
     env = {**os.environ, name: value}
-    result = subprocess.run([sys.executable, *command], cwd=PROJECT_ROOT, env=env, capture_output=True,
-                            text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, *command], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"error: {name} {problem}")
 

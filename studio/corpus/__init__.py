@@ -19,8 +19,27 @@ from studio.corpus.synth import FPS, Performer, Step, make_performers, render
 from studio.corpus.text import Wording, word_plan
 
 __all__ = [
-    "ACTIONS", "ACTION_IDS", "ACTION_INDEX", "FPS", "LABEL_COLUMNS", "Action", "CorpusItem", "Performer",
-        "Plan",
-    "Step", "Wording", "action_pose", "build_corpus", "combo_key", "combo_split", "iter_corpus", "make_item",
-    "make_performers", "plan_for", "plan_item", "render", "render_plan", "word_plan",
-]  # fmt: skip
+    "ACTIONS",
+    "ACTION_IDS",
+    "ACTION_INDEX",
+    "FPS",
+    "LABEL_COLUMNS",
+    "Action",
+    "CorpusItem",
+    "Performer",
+    "Plan",
+    "Step",
+    "Wording",
+    "action_pose",
+    "build_corpus",
+    "combo_key",
+    "combo_split",
+    "iter_corpus",
+    "make_item",
+    "make_performers",
+    "plan_for",
+    "plan_item",
+    "render",
+    "render_plan",
+    "word_plan",
+]

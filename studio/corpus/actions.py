@@ -114,8 +114,14 @@ def _split_spec(spec: str) -> tuple[dict[str, float], dict[str, float]]:
 def A(action_id: str, phrases: str, category: str, spec: str = "", **kw: object) -> Action:  # noqa: N802
     """Compact constructor: phrases separated by ``|``, AUs and channels in one spec string."""
     au, extra = _split_spec(spec)
-    return Action(action_id, tuple(p.strip() for p in phrases.split("|")), category,
-                  au=MappingProxyType(au), extra=MappingProxyType(extra), **kw)  # type: ignore[arg-type]  # fmt: skip
+    return Action(
+        action_id,
+        tuple(p.strip() for p in phrases.split("|")),
+        category,
+        au=MappingProxyType(au),
+        extra=MappingProxyType(extra),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def E(action_id: str, emotion: str, adjectives: str, spec: str, **kw: object) -> Action:  # noqa: N802
@@ -124,13 +130,18 @@ def E(action_id: str, emotion: str, adjectives: str, spec: str, **kw: object) ->
     Multi-word adjectives ("in pain", "let down") skip "become", which does not fit them.
     """
     adjs = [a.strip() for a in adjectives.split("|")]
-    phrases = [f"{verb} {adj}" for adj in adjs for verb in ("look", "seem", "become")
-               if verb != "become" or " " not in adj]  # fmt: skip
+    phrases = [
+        f"{verb} {adj}"
+        for adj in adjs
+        for verb in ("look", "seem", "become")
+        if verb != "become" or " " not in adj
+    ]
     phrases.append(f"appear {adjs[-1]}")
     au, extra = _split_spec(spec)
     kw.setdefault("timing", ((0.4, 0.9), (1.4, 2.8), (0.5, 1.0)))
-    return Action(action_id, tuple(phrases), "emotion", emotion, MappingProxyType(au),
-                  MappingProxyType(extra), **kw)  # type: ignore[arg-type]  # fmt: skip
+    return Action(
+        action_id, tuple(phrases), "emotion", emotion, MappingProxyType(au), MappingProxyType(extra), **kw
+    )  # type: ignore[arg-type]
 
 
 _FAST = ((0.06, 0.1), (0.05, 0.2), (0.15, 0.3))

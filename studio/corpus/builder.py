@@ -47,9 +47,19 @@ from studio.motion import ARKIT_CHANNELS, MotionClip
 CORPUS_VERSION = "1"
 N_PERFORMERS = 64
 LABEL_COLUMNS: tuple[str, ...] = (
-    *facs.EMOTIONS, "emotion", "actions", "modifiers", "composition", "template", "combo", "novelty",
-    "context", "performer", "duration_s", "keyframes",
-)  # fmt: skip
+    *facs.EMOTIONS,
+    "emotion",
+    "actions",
+    "modifiers",
+    "composition",
+    "template",
+    "combo",
+    "novelty",
+    "context",
+    "performer",
+    "duration_s",
+    "keyframes",
+)
 
 
 @dataclass(frozen=True)
@@ -67,8 +77,13 @@ class CorpusItem:
     wording: Wording
 
     def clip(self, seed: int) -> MotionClip:
-        meta = {"keyframe_times_s": list(self.keyframe_times_s), "generator": "studio.corpus",
-                "corpus_version": CORPUS_VERSION, "seed": seed, "index": self.plan.index}  # fmt: skip
+        meta = {
+            "keyframe_times_s": list(self.keyframe_times_s),
+            "generator": "studio.corpus",
+            "corpus_version": CORPUS_VERSION,
+            "seed": seed,
+            "index": self.plan.index,
+        }
         return MotionClip(self.values, FPS, "arkit", ARKIT_CHANNELS, meta)
 
 
@@ -121,8 +136,15 @@ def _keyframe_annotations(plan: Plan, wording: Wording) -> list[dict[str, object
         for t, text, keyframe in zip(
             plan.script.times_s, wording.keyframe_text, plan.script.keyframes, strict=True
         ):
-            out.append({"time_s": round(t, 3), "frame": round(t * FPS), "text": text, "state": text,
-                        "actions": [a for a, _, _ in keyframe]})  # fmt: skip
+            out.append(
+                {
+                    "time_s": round(t, 3),
+                    "frame": round(t * FPS),
+                    "text": text,
+                    "state": text,
+                    "actions": [a for a, _, _ in keyframe],
+                }
+            )
         return out
     for step, text in zip(plan.steps, wording.step_text, strict=True):
         action = ACTION_INDEX[step.action]
@@ -132,8 +154,15 @@ def _keyframe_annotations(plan: Plan, wording: Wording) -> list[dict[str, object
             state = action.state
         for t in step.apex_times():
             if t < plan.duration_s:
-                out.append({"time_s": round(t, 3), "frame": round(t * FPS), "text": text, "state": state,
-                            "actions": [action.id]})  # fmt: skip
+                out.append(
+                    {
+                        "time_s": round(t, 3),
+                        "frame": round(t * FPS),
+                        "text": text,
+                        "state": state,
+                        "actions": [action.id],
+                    }
+                )
     out.sort(key=lambda k: k["time_s"])  # type: ignore[arg-type, return-value]
     return out
 
@@ -166,12 +195,14 @@ def make_item(index: int, seed: int, performers: tuple[Performer, ...]) -> Corpu
         context=plan.context.text if plan.context is not None else "",
         performer=f"p{plan.performer:02d}",
         duration_s=f"{values.shape[0] / FPS:.2f}",
-        keyframes=json.dumps({
-            "background": script.background if script else (plan.context.text if plan.context else ""),
-            "emotion": script.emotion if script else intended_emotion(plan),
-            "keyframes": keyframes,
-        }),
-    )  # fmt: skip
+        keyframes=json.dumps(
+            {
+                "background": script.background if script else (plan.context.text if plan.context else ""),
+                "emotion": script.emotion if script else intended_emotion(plan),
+                "keyframes": keyframes,
+            }
+        ),
+    )
     times = tuple(float(k["time_s"]) for k in keyframes)  # type: ignore[arg-type]
     return CorpusItem(
         item_id(seed, index), wording.prompt, values, plan.split, labels, times, scores, plan, wording
@@ -256,20 +287,28 @@ def dataset_info(seed: int, n: int, stats: CorpusStats) -> dict[str, object]:
     }
     return {
         "description": "Synthetic FACS-grounded text-to-ARKit corpus (studio.corpus): prompts, 61-channel "
-                       "ARKit clips at 30 fps, six-way FACS emotion scores and keyframe scripts.",
+        "ARKit clips at 30 fps, six-way FACS emotion scores and keyframe scripts.",
         "space": "arkit",
         "fps": FPS,
-        "generator": {"module": "studio.corpus", "version": CORPUS_VERSION, "seed": seed, "n": n,
-                      "command": f"python -m studio corpus build --n {n} --seed {seed} --out DIR"},
+        "generator": {
+            "module": "studio.corpus",
+            "version": CORPUS_VERSION,
+            "seed": seed,
+            "n": n,
+            "command": f"python -m studio corpus build --n {n} --seed {seed} --out DIR",
+        },
         "emotions": list(facs.EMOTIONS),
         "label_columns": list(LABEL_COLUMNS),
         "combo_rule": "a combination of 2+ action ids (sorted, '+'-joined) belongs to test when "
-                      "blake2b('{seed}|{key}', 8 bytes) / 2**64 < 0.1, to val when < 0.2, else to train",
+        "blake2b('{seed}|{key}', 8 bytes) / 2**64 < 0.1, to val when < 0.2, else to train",
         "heldout": heldout,
         "stats": stats.summary(),
-        "vocabulary": {"actions": len(ACTIONS), "phrasings": sum(len(a.phrases) for a in ACTIONS),
-                       "templates": len(TEMPLATES)},
-    }  # fmt: skip
+        "vocabulary": {
+            "actions": len(ACTIONS),
+            "phrasings": sum(len(a.phrases) for a in ACTIONS),
+            "templates": len(TEMPLATES),
+        },
+    }
 
 
 def build_corpus(out: str | Path, n: int, seed: int) -> CorpusStats:

@@ -27,8 +27,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     summary = stats.summary()
     splits = ", ".join(f"{k} {v}" for k, v in sorted(summary["splits"].items()))  # type: ignore[attr-defined]
     print(f"wrote {stats.n} items to {out} in {seconds:.1f} s ({splits})")
-    print(f"distinct actions used: {summary['distinct_actions_used']}, templates: "
-          f"{summary['distinct_templates_used']}, combinations: {summary['distinct_combos']}")  # fmt: skip
+    print(
+        f"distinct actions used: {summary['distinct_actions_used']}, templates: "
+        f"{summary['distinct_templates_used']}, combinations: {summary['distinct_combos']}"
+    )
     return 0
 
 

@@ -41,10 +41,44 @@ _ONE_SIDED: dict[str, tuple[str, str]] = {
 }  # fmt: skip
 _GRADE_WORD = {"": "barely", "A": "barely", "B": "slightly", "C": "", "D": "strongly", "E": "fully"}
 # Reading order: upper face, lower face, head, gaze.
-_ORDER = ("AU1", "AU2", "AU4", "AU5", "AU7", "AU43", "AU6", "AU9", "AU10", "AU12", "AU14", "AU15", "AU16",
-          "AU17", "AU18", "AU20", "AU22", "AU24", "AU28", "AU13", "AU19", "AU26", "AU27", "AU29", "AU30L",
-          "AU30R", "AU51", "AU52", "AU53", "AU54", "AU55", "AU56", "AU61", "AU62", "AU63",
-              "AU64")  # fmt: skip
+_ORDER = (
+    "AU1",
+    "AU2",
+    "AU4",
+    "AU5",
+    "AU7",
+    "AU43",
+    "AU6",
+    "AU9",
+    "AU10",
+    "AU12",
+    "AU14",
+    "AU15",
+    "AU16",
+    "AU17",
+    "AU18",
+    "AU20",
+    "AU22",
+    "AU24",
+    "AU28",
+    "AU13",
+    "AU19",
+    "AU26",
+    "AU27",
+    "AU29",
+    "AU30L",
+    "AU30R",
+    "AU51",
+    "AU52",
+    "AU53",
+    "AU54",
+    "AU55",
+    "AU56",
+    "AU61",
+    "AU62",
+    "AU63",
+    "AU64",
+)
 _SKIP = {"AU23"}  # reads from the same ARKit press as AU24; AU24 speaks for both
 PRESENT = 0.1  # FACS grade A starts here
 
@@ -67,8 +101,11 @@ def pose_aus(pose: np.ndarray) -> dict[str, tuple[float, float]]:
     if mean[facs.AU_INDEX["AU27"]] > PRESENT:  # a gape is also a jaw drop; say it once
         implied[facs.AU_INDEX["AU26"]] = mean[facs.AU_INDEX["AU26"]]
     net = np.clip(sides - implied[:, None], 0.0, 1.0)
-    return {code: (float(net[k, 0]), float(net[k, 1])) for k, code in enumerate(facs.AU_CODES)
-            if code not in _SKIP and net[k].max() >= PRESENT}  # fmt: skip
+    return {
+        code: (float(net[k, 0]), float(net[k, 1]))
+        for k, code in enumerate(facs.AU_CODES)
+        if code not in _SKIP and net[k].max() >= PRESENT
+    }
 
 
 def _phrase(subject: str, participle: str, activation: float) -> str:

@@ -124,12 +124,25 @@ def _pools() -> dict[str, tuple[Action, ...]]:
         # a background action in "X while Y" lasts: an oscillation or a held expression
         "background": tuple(a for a in ACTIONS if a.kind in ("osc", "hold") and a.motion not in ("doze",)),
         # plain head and gaze holds (no crossed eyes or mouth shapes) that can join a keyframe
-        "accent": tuple(a for a in ACTIONS if a.pose_only and a.category in ("gaze", "head")
-                        and a.emotion == "neutral" and not a.extra and set(a.au) <= _HEAD_AND_GAZE),
-        "lead": tuple(a for a in ACTIONS if a.pose_only and a.category in ("gaze", "brow", "eyes", "head")
-                      and a.emotion in ("neutral", "surprise") and a.kind == "hold"
-                      and a.id not in ("cross_eyes", "blink_slow", "stare", "look_ahead")),
-    }  # fmt: skip
+        "accent": tuple(
+            a
+            for a in ACTIONS
+            if a.pose_only
+            and a.category in ("gaze", "head")
+            and a.emotion == "neutral"
+            and not a.extra
+            and set(a.au) <= _HEAD_AND_GAZE
+        ),
+        "lead": tuple(
+            a
+            for a in ACTIONS
+            if a.pose_only
+            and a.category in ("gaze", "brow", "eyes", "head")
+            and a.emotion in ("neutral", "surprise")
+            and a.kind == "hold"
+            and a.id not in ("cross_eyes", "blink_slow", "stare", "look_ahead")
+        ),
+    }
     for emotion in facs.EMOTIONS:
         pools[emotion] = tuple(a for a in ACTIONS if a.pose_only and a.emotion == emotion)
     return pools
@@ -171,9 +184,16 @@ def allowed_manners(action: Action) -> tuple[str, ...]:
 _LEVEL_RANGES = {"low": (0.3, 0.45), "mid": (0.6, 0.75), "high": (1.3, 1.5), None: (0.85, 1.05)}
 
 
-def make_step(action: Action, start: float, rng: np.random.Generator, performer: Performer,
-              level: str | None = None, manner: str | None = None, *,
-                  stretch: float = 1.0) -> Step:  # fmt: skip
+def make_step(
+    action: Action,
+    start: float,
+    rng: np.random.Generator,
+    performer: Performer,
+    level: str | None = None,
+    manner: str | None = None,
+    *,
+    stretch: float = 1.0,
+) -> Step:
     """Draw a step's timing for ``action`` starting at ``start`` seconds.
 
     ``stretch`` scales the apex (a background action in "X while Y" lasts longer); the
@@ -202,9 +222,15 @@ def make_step(action: Action, start: float, rng: np.random.Generator, performer:
         apex, cycles = apex * 2.2, cycles * 2
     elif manner in ("repeat2", "repeat3", "repeat"):
         count = {"repeat2": 2, "repeat3": 3}.get(manner, int(rng.integers(3, 5)))
-        if action.kind == "osc" and action.motion in ("nod", "shake", "bob", "wobble", "brow_wiggle",
+        if action.kind == "osc" and action.motion in (
+            "nod",
+            "shake",
+            "bob",
+            "wobble",
+            "brow_wiggle",
             "blink_rapid",
-                                                     "cough"):  # fmt: skip
+            "cough",
+        ):
             cycles = count  # "nods twice" is two nods
         else:
             reps = count
@@ -219,13 +245,36 @@ def make_step(action: Action, start: float, rng: np.random.Generator, performer:
     else:
         apex *= stretch
     mirrored = action.side == "right" or (action.side == "random" and rng.random() < 0.5)
-    return Step(action.id, float(start), float(onset), float(apex), float(offset), float(intensity),
-                bool(mirrored), reps, gap, float(freq), cycles)  # fmt: skip
+    return Step(
+        action.id,
+        float(start),
+        float(onset),
+        float(apex),
+        float(offset),
+        float(intensity),
+        bool(mirrored),
+        reps,
+        gap,
+        float(freq),
+        cycles,
+    )
 
 
 def _retime(step: Step, start: float) -> Step:
-    return Step(step.action, start, step.onset, step.apex, step.offset, step.intensity, step.mirrored,
-                step.reps, step.gap, step.freq, step.cycles, step.hold_to_end)  # fmt: skip
+    return Step(
+        step.action,
+        start,
+        step.onset,
+        step.apex,
+        step.offset,
+        step.intensity,
+        step.mirrored,
+        step.reps,
+        step.gap,
+        step.freq,
+        step.cycles,
+        step.hold_to_end,
+    )
 
 
 def _shrink(step: Step, factor: float) -> Step:
@@ -233,8 +282,20 @@ def _shrink(step: Step, factor: float) -> Step:
     action = ACTION_INDEX[step.action]
     cycles = max(int(step.cycles * factor), 1) if action.kind == "osc" else step.cycles
     apex = cycles / step.freq if action.kind == "osc" else step.apex * factor
-    return Step(step.action, step.start, step.onset, apex, step.offset, step.intensity, step.mirrored,
-                step.reps, step.gap * factor, step.freq, cycles, step.hold_to_end)  # fmt: skip
+    return Step(
+        step.action,
+        step.start,
+        step.onset,
+        apex,
+        step.offset,
+        step.intensity,
+        step.mirrored,
+        step.reps,
+        step.gap * factor,
+        step.freq,
+        cycles,
+        step.hold_to_end,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -281,8 +342,14 @@ def _sample_actions(
     return None
 
 
-def plan_item(index: int, seed: int, performers: tuple[Performer, ...], *,
-              split: Split | None = None, composition: str | None = None) -> Plan:  # fmt: skip
+def plan_item(
+    index: int,
+    seed: int,
+    performers: tuple[Performer, ...],
+    *,
+    split: Split | None = None,
+    composition: str | None = None,
+) -> Plan:
     """The plan of item ``index`` of the corpus with ``seed`` (``split``/``composition`` force them)."""
     rng = np.random.default_rng([seed, index, 0])
     drawn_split = str(_choice(rng, SPLIT_FRACTIONS))
@@ -328,8 +395,15 @@ def plan_for(
     return _plan_actions(index, seed, split, composition, actions, chosen, rng)
 
 
-def _plan_actions(index: int, seed: int, split: Split, composition: str, actions: list[Action],
-                  performer: Performer, rng: np.random.Generator) -> Plan:  # fmt: skip
+def _plan_actions(
+    index: int,
+    seed: int,
+    split: Split,
+    composition: str,
+    actions: list[Action],
+    performer: Performer,
+    rng: np.random.Generator,
+) -> Plan:
     single = composition in ("single", "repeat")
     words = []
     for i, action in enumerate(actions):
@@ -343,8 +417,11 @@ def _plan_actions(index: int, seed: int, split: Split, composition: str, actions
     context = None
     if composition in ("single", "repeat", "seq") and rng.random() < (0.25 if single else 0.12):
         emotions = {a.emotion for a in actions} - {"neutral"}
-        options = [c for c in CONTEXTS if allowed(split, c.split)
-                   and (c.emotion == "neutral" or not emotions or emotions == {c.emotion})]  # fmt: skip
+        options = [
+            c
+            for c in CONTEXTS
+            if allowed(split, c.split) and (c.emotion == "neutral" or not emotions or emotions == {c.emotion})
+        ]
         context = options[int(rng.integers(len(options)))] if options else None
     lead, tail = float(rng.uniform(0.3, 0.9)), float(rng.uniform(0.4, 1.2))
     steps = _timeline(composition, actions, words, performer, rng, lead)
@@ -361,13 +438,30 @@ def _plan_actions(index: int, seed: int, split: Split, composition: str, actions
         # one action: the novelty must come from the wording
         phrased = actions[0].heldout_phrase is not None
         require.add("phrasing" if split == "test" and phrased and rng.random() < 0.4 else "template")
-    return Plan(index, split, composition, tuple(words), tuple(steps), context, performer.index, duration,
-                frozenset(require))  # fmt: skip
+    return Plan(
+        index,
+        split,
+        composition,
+        tuple(words),
+        tuple(steps),
+        context,
+        performer.index,
+        duration,
+        frozenset(require),
+    )
 
 
-def _timeline(composition: str, actions: list[Action], words: list[StepWords], performer: Performer,
-              rng: np.random.Generator, lead: float, *, shrink: float = 1.0,
-              steps: list[Step] | None = None) -> list[Step]:  # fmt: skip
+def _timeline(
+    composition: str,
+    actions: list[Action],
+    words: list[StepWords],
+    performer: Performer,
+    rng: np.random.Generator,
+    lead: float,
+    *,
+    shrink: float = 1.0,
+    steps: list[Step] | None = None,
+) -> list[Step]:
     """Place the steps: in order (seq), one inside another (while) or together (simul)."""
     if steps is not None:  # re-fit existing steps: shrink, then re-chain the start times
         drawn = [_shrink(s, shrink) for s in steps]
@@ -392,10 +486,19 @@ def _timeline(composition: str, actions: list[Action], words: list[StepWords], p
             rng.uniform(0.2, 0.8)
         )
         if back.span < fore.span + 0.6:  # stretch a too-short background hold to contain the foreground
-            back = Step(back.action, back.start, back.onset, back.apex + fore.span + 0.6 - back.span,
+            back = Step(
+                back.action,
+                back.start,
+                back.onset,
+                back.apex + fore.span + 0.6 - back.span,
                 back.offset,
-                        back.intensity, back.mirrored, back.reps, back.gap, back.freq,
-                            back.cycles)  # fmt: skip
+                back.intensity,
+                back.mirrored,
+                back.reps,
+                back.gap,
+                back.freq,
+                back.cycles,
+            )
             inner = back.onset + 0.3
         return [_retime(fore, lead + inner), back]
     if composition == "simul":

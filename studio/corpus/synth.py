@@ -86,17 +86,19 @@ def make_performers(seed: int, count: int = 64) -> tuple[Performer, ...]:
             rest[_I[name]] = value
             if name.endswith("Left"):  # rest faces are near-symmetric
                 rest[_I[name.replace("Left", "Right")]] = value * rng.uniform(0.8, 1.2)
-        cast.append(Performer(
-            index=index,
-            gain=float(rng.uniform(0.85, 1.15)),
-            asymmetry=float(rng.uniform(-0.15, 0.15)),
-            speed=float(np.exp(rng.uniform(np.log(0.75), np.log(1.3)))),
-            blink_period_s=float(rng.uniform(2.5, 4.5)),
-            sway=float(rng.uniform(0.004, 0.014)),
-            fixation_s=float(rng.uniform(0.6, 1.8)),
-            head_follow=float(rng.uniform(0.15, 0.45)),
-            rest=rest,
-        ))  # fmt: skip
+        cast.append(
+            Performer(
+                index=index,
+                gain=float(rng.uniform(0.85, 1.15)),
+                asymmetry=float(rng.uniform(-0.15, 0.15)),
+                speed=float(np.exp(rng.uniform(np.log(0.75), np.log(1.3)))),
+                blink_period_s=float(rng.uniform(2.5, 4.5)),
+                sway=float(rng.uniform(0.004, 0.014)),
+                fixation_s=float(rng.uniform(0.6, 1.8)),
+                head_follow=float(rng.uniform(0.15, 0.45)),
+                rest=rest,
+            )
+        )
     return tuple(cast)
 
 
@@ -193,8 +195,10 @@ def _nod(t, step, env, amp, rng):
 def _shake(t, step, env, amp, rng):
     tau, on = _osc_phase(t, step)
     decay = 1.0 - 0.3 * np.clip(tau * step.freq / max(step.cycles, 1), 0, 1)
-    return {"headYaw": 0.09 * amp * on * decay * np.sin(2 * np.pi * step.freq * tau),
-            "headPitch": 0.015 * amp * env}  # fmt: skip
+    return {
+        "headYaw": 0.09 * amp * on * decay * np.sin(2 * np.pi * step.freq * tau),
+        "headPitch": 0.015 * amp * env,
+    }
 
 
 def _bob(t, step, env, amp, rng):
@@ -204,8 +208,10 @@ def _bob(t, step, env, amp, rng):
 
 def _wobble(t, step, env, amp, rng):
     tau, on = _osc_phase(t, step)
-    return {"headRoll": 0.07 * amp * on * np.sin(2 * np.pi * step.freq * tau),
-            "headYaw": 0.02 * amp * on * np.sin(2 * np.pi * step.freq * tau + 0.6)}  # fmt: skip
+    return {
+        "headRoll": 0.07 * amp * on * np.sin(2 * np.pi * step.freq * tau),
+        "headYaw": 0.02 * amp * on * np.sin(2 * np.pi * step.freq * tau + 0.6),
+    }
 
 
 def _laugh_common(t, step, env, amp, jaw, pitch):
@@ -213,10 +219,12 @@ def _laugh_common(t, step, env, amp, jaw, pitch):
     # "ha-ha-ha": the jaw pulses at the step frequency inside a slower burst envelope.
     burst = 0.65 + 0.35 * np.cos(2 * np.pi * 0.7 * tau)
     pulse = 0.5 + 0.5 * np.sin(2 * np.pi * step.freq * tau - np.pi / 2)
-    return {"jawOpen": jaw * amp * env * burst * pulse,
-            "mouthLowerDownLeft": 0.4 * jaw * amp * env * pulse,
-            "mouthLowerDownRight": 0.4 * jaw * amp * env * pulse,
-            "headPitch": amp * env * (0.012 * np.sin(2 * np.pi * step.freq * tau) - pitch)}  # fmt: skip
+    return {
+        "jawOpen": jaw * amp * env * burst * pulse,
+        "mouthLowerDownLeft": 0.4 * jaw * amp * env * pulse,
+        "mouthLowerDownRight": 0.4 * jaw * amp * env * pulse,
+        "headPitch": amp * env * (0.012 * np.sin(2 * np.pi * step.freq * tau) - pitch),
+    }
 
 
 def _laugh(t, step, env, amp, rng):
@@ -242,15 +250,22 @@ def _giggle(t, step, env, amp, rng):
 def _tremble(t, step, env, amp, rng):
     tau = t - step.start
     jitter = np.sin(2 * np.pi * step.freq * tau) * (0.6 + 0.4 * np.sin(2 * np.pi * 1.7 * tau + 1.0))
-    return {"mouthShrugLower": 0.09 * amp * env * jitter, "mouthFrownLeft": 0.04 * amp * env * jitter,
-            "mouthFrownRight": 0.04 * amp * env * jitter}  # fmt: skip
+    return {
+        "mouthShrugLower": 0.09 * amp * env * jitter,
+        "mouthFrownLeft": 0.04 * amp * env * jitter,
+        "mouthFrownRight": 0.04 * amp * env * jitter,
+    }
 
 
 def _sob(t, step, env, amp, rng):
     tau = t - step.start
     heave = 0.5 - 0.5 * np.cos(2 * np.pi * step.freq * tau)
-    return {"jawOpen": 0.18 * amp * env * heave, "headPitch": 0.03 * amp * env * heave + 0.03 * env,
-            "eyeBlinkLeft": 0.2 * env * heave, "eyeBlinkRight": 0.2 * env * heave}  # fmt: skip
+    return {
+        "jawOpen": 0.18 * amp * env * heave,
+        "headPitch": 0.03 * amp * env * heave + 0.03 * env,
+        "eyeBlinkLeft": 0.2 * env * heave,
+        "eyeBlinkRight": 0.2 * env * heave,
+    }
 
 
 def _speech_wave(t: np.ndarray, step: Step, rng: np.random.Generator, count: int = 3) -> np.ndarray:
@@ -264,13 +279,15 @@ def _speech_wave(t: np.ndarray, step: Step, rng: np.random.Generator, count: int
 def _speech_common(t, step, env, amp, rng, jaw):
     syllables = _speech_wave(t, step, rng)
     lips = _speech_wave(t, step, rng, 2)
-    return {"jawOpen": jaw * amp * env * syllables,
-            "mouthLowerDownLeft": 0.5 * jaw * amp * env * syllables,
-            "mouthLowerDownRight": 0.5 * jaw * amp * env * syllables,
-            "mouthFunnel": 0.25 * amp * env * lips * (1 - syllables),
-            "mouthPucker": 0.2 * amp * env * (1 - lips),
-            "mouthClose": 0.05 * env * (1 - syllables),
-            "headPitch": 0.012 * amp * env * np.sin(2 * np.pi * 0.9 * (t - step.start))}  # fmt: skip
+    return {
+        "jawOpen": jaw * amp * env * syllables,
+        "mouthLowerDownLeft": 0.5 * jaw * amp * env * syllables,
+        "mouthLowerDownRight": 0.5 * jaw * amp * env * syllables,
+        "mouthFunnel": 0.25 * amp * env * lips * (1 - syllables),
+        "mouthPucker": 0.2 * amp * env * (1 - lips),
+        "mouthClose": 0.05 * env * (1 - syllables),
+        "headPitch": 0.012 * amp * env * np.sin(2 * np.pi * 0.9 * (t - step.start)),
+    }
 
 
 def _speech(t, step, env, amp, rng):
@@ -295,10 +312,12 @@ def _sing(t, step, env, amp, rng):
 
 def _hum(t, step, env, amp, rng):
     tau = t - step.start
-    return {"jawOpen": 0.04 * env * (1 + np.sin(2 * np.pi * step.freq * tau)),
-            "mouthClose": 0.04 * env * (1 + np.sin(2 * np.pi * step.freq * tau)),
-            "cheekPuff": 0.08 * env * (1 + np.sin(2 * np.pi * 2 * step.freq * tau)),
-            "headRoll": 0.02 * amp * env * np.sin(2 * np.pi * 0.5 * tau)}  # fmt: skip
+    return {
+        "jawOpen": 0.04 * env * (1 + np.sin(2 * np.pi * step.freq * tau)),
+        "mouthClose": 0.04 * env * (1 + np.sin(2 * np.pi * step.freq * tau)),
+        "cheekPuff": 0.08 * env * (1 + np.sin(2 * np.pi * 2 * step.freq * tau)),
+        "headRoll": 0.02 * amp * env * np.sin(2 * np.pi * 0.5 * tau),
+    }
 
 
 def _chew(t, step, env, amp, rng):
@@ -306,15 +325,20 @@ def _chew(t, step, env, amp, rng):
     bite = 0.5 - 0.5 * np.cos(2 * np.pi * step.freq * tau)
     side = np.sin(2 * np.pi * step.freq * tau + 0.8)
     # Chewing with closed lips: ARKit's mouthClose keeps the lips together as the jaw opens.
-    return {"jawOpen": 0.2 * amp * env * bite, "mouthClose": 0.19 * amp * env * bite,
-            "jawLeft": 0.06 * amp * env * np.clip(side, 0, None),
-            "jawRight": 0.06 * amp * env * np.clip(-side, 0, None)}  # fmt: skip
+    return {
+        "jawOpen": 0.2 * amp * env * bite,
+        "mouthClose": 0.19 * amp * env * bite,
+        "jawLeft": 0.06 * amp * env * np.clip(side, 0, None),
+        "jawRight": 0.06 * amp * env * np.clip(-side, 0, None),
+    }
 
 
 def _lick(t, step, env, amp, rng):
     sweep = np.sin(2 * np.pi * step.freq * (t - step.start))
-    return {"mouthLeft": 0.35 * amp * env * np.clip(sweep, 0, None),
-            "mouthRight": 0.35 * amp * env * np.clip(-sweep, 0, None)}  # fmt: skip
+    return {
+        "mouthLeft": 0.35 * amp * env * np.clip(sweep, 0, None),
+        "mouthRight": 0.35 * amp * env * np.clip(-sweep, 0, None),
+    }
 
 
 def _raspberry(t, step, env, amp, rng):
@@ -324,23 +348,33 @@ def _raspberry(t, step, env, amp, rng):
 
 def _shiver(t, step, env, amp, rng):
     tau = t - step.start
-    return {"headRoll": 0.012 * amp * env * np.sin(2 * np.pi * step.freq * tau),
-            "headYaw": 0.009 * amp * env * np.sin(2 * np.pi * 0.83 * step.freq * tau + 1.0),
-            "jawOpen": 0.03 * amp * env * (1 + np.sin(2 * np.pi * 1.1 * step.freq * tau))}  # fmt: skip
+    return {
+        "headRoll": 0.012 * amp * env * np.sin(2 * np.pi * step.freq * tau),
+        "headYaw": 0.009 * amp * env * np.sin(2 * np.pi * 0.83 * step.freq * tau + 1.0),
+        "jawOpen": 0.03 * amp * env * (1 + np.sin(2 * np.pi * 1.1 * step.freq * tau)),
+    }
 
 
 def _pant(t, step, env, amp, rng):
     breath = 0.5 - 0.5 * np.cos(2 * np.pi * step.freq * (t - step.start))
-    return {"jawOpen": 0.25 * amp * env * (0.4 + 0.6 * breath), "mouthFunnel": 0.15 * amp * env * breath,
-            "headPitch": -0.015 * amp * env * breath}  # fmt: skip
+    return {
+        "jawOpen": 0.25 * amp * env * (0.4 + 0.6 * breath),
+        "mouthFunnel": 0.15 * amp * env * breath,
+        "headPitch": -0.015 * amp * env * breath,
+    }
 
 
 def _cough(t, step, env, amp, rng):
     tau, on = _osc_phase(t, step)
     phase = (tau * step.freq) % 1.0
     jerk = on * np.exp(-(((phase - 0.2) / 0.08) ** 2))
-    return {"jawOpen": 0.3 * amp * jerk, "headPitch": 0.05 * amp * jerk, "eyeBlinkLeft": 0.5 * jerk,
-            "eyeBlinkRight": 0.5 * jerk, "mouthFunnel": 0.2 * jerk}  # fmt: skip
+    return {
+        "jawOpen": 0.3 * amp * jerk,
+        "headPitch": 0.05 * amp * jerk,
+        "eyeBlinkLeft": 0.5 * jerk,
+        "eyeBlinkRight": 0.5 * jerk,
+        "mouthFunnel": 0.2 * jerk,
+    }
 
 
 def _blink_rapid(t, step, env, amp, rng):
@@ -352,8 +386,11 @@ def _blink_rapid(t, step, env, amp, rng):
 def _brow_wiggle(t, step, env, amp, rng):
     tau, on = _osc_phase(t, step)
     lift = on * (0.5 - 0.5 * np.cos(2 * np.pi * step.freq * tau))
-    return {"browOuterUpLeft": 0.8 * amp * lift, "browOuterUpRight": 0.8 * amp * lift,
-            "browInnerUp": 0.6 * amp * lift}  # fmt: skip
+    return {
+        "browOuterUpLeft": 0.8 * amp * lift,
+        "browOuterUpRight": 0.8 * amp * lift,
+        "browInnerUp": 0.6 * amp * lift,
+    }
 
 
 def _path_s(t: np.ndarray, step: Step) -> tuple[np.ndarray, np.ndarray]:
@@ -383,8 +420,15 @@ def _eye_roll(t, step, env, amp, rng):
     lift = _bump(s, 0.0, 1.0) * on
     # Up, then sweep from one side over the top to the other, then back down.
     yaw = -0.22 * amp * _side(step) * np.cos(np.pi * s) * np.sqrt(lift)
-    return _eyes({"headRoll": 0.03 * amp * _side(step) * lift, "eyeWideLeft": 0.15 * lift,
-                  "eyeWideRight": 0.15 * lift}, yaw, -0.3 * amp * lift)  # fmt: skip
+    return _eyes(
+        {
+            "headRoll": 0.03 * amp * _side(step) * lift,
+            "eyeWideLeft": 0.15 * lift,
+            "eyeWideRight": 0.15 * lift,
+        },
+        yaw,
+        -0.3 * amp * lift,
+    )
 
 
 def _fixations(s: np.ndarray, times: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -403,8 +447,11 @@ def _look_around(t, step, env, amp, rng):
     fade = _bump(s, 0.0, 1.0) ** 0.3 * on
     yaw, pitch = _fixations(s, times, yaw_t) * fade, _fixations(s, times, pitch_t) * fade
     head = np.convolve(yaw, np.ones(9) / 9, mode="same")  # the head follows slower than the eyes
-    return _eyes({"headYaw": 0.6 * amp * head, "headPitch": 0.3 * np.convolve(pitch, np.ones(9) / 9, "same")},
-                 yaw * amp, pitch)  # fmt: skip
+    return _eyes(
+        {"headYaw": 0.6 * amp * head, "headPitch": 0.3 * np.convolve(pitch, np.ones(9) / 9, "same")},
+        yaw * amp,
+        pitch,
+    )
 
 
 def _dart(t, step, env, amp, rng):
@@ -428,40 +475,63 @@ def _pursuit(t, step, env, amp, rng):
 def _sigh(t, step, env, amp, rng):
     s, on = _path_s(t, step)
     inhale, exhale = _bump(s, 0.0, 0.4) * on, _bump(s, 0.3, 1.0) * on
-    return {"headPitch": -0.03 * amp * inhale + 0.05 * amp * exhale, "jawOpen": 0.08 * inhale + 0.06 * exhale,
-            "mouthFunnel": 0.3 * amp * exhale, "eyeBlinkLeft": 0.35 * exhale, "eyeBlinkRight": 0.35 * exhale,
-            "cheekPuff": 0.12 * _bump(s, 0.3, 0.6) * on}  # fmt: skip
+    return {
+        "headPitch": -0.03 * amp * inhale + 0.05 * amp * exhale,
+        "jawOpen": 0.08 * inhale + 0.06 * exhale,
+        "mouthFunnel": 0.3 * amp * exhale,
+        "eyeBlinkLeft": 0.35 * exhale,
+        "eyeBlinkRight": 0.35 * exhale,
+        "cheekPuff": 0.12 * _bump(s, 0.3, 0.6) * on,
+    }
 
 
 def _blow(t, step, env, amp, rng):
     s, on = _path_s(t, step)
     fill, release = _bump(s, 0.0, 0.65) * on, _bump(s, 0.45, 1.0) * on
-    return {"cheekPuff": 0.8 * amp * fill, "mouthPressLeft": 0.3 * fill, "mouthPressRight": 0.3 * fill,
-            "mouthFunnel": 0.6 * amp * release, "mouthPucker": 0.4 * release}  # fmt: skip
+    return {
+        "cheekPuff": 0.8 * amp * fill,
+        "mouthPressLeft": 0.3 * fill,
+        "mouthPressRight": 0.3 * fill,
+        "mouthFunnel": 0.6 * amp * release,
+        "mouthPucker": 0.4 * release,
+    }
 
 
 def _sneeze(t, step, env, amp, rng):
     s, on = _path_s(t, step)
     build, burst = _bump(s, 0.0, 0.62) * on, _bump(s, 0.5, 0.8) * on
     shut = np.maximum(0.5 * build, burst)
-    return {"eyeBlinkLeft": shut, "eyeBlinkRight": shut, "noseSneerLeft": 0.45 * build,
-            "noseSneerRight": 0.45 * build, "browInnerUp": 0.35 * build,
-                "jawOpen": 0.3 * build + 0.15 * burst,
-            "headPitch": -0.06 * amp * build + 0.12 * amp * burst}  # fmt: skip
+    return {
+        "eyeBlinkLeft": shut,
+        "eyeBlinkRight": shut,
+        "noseSneerLeft": 0.45 * build,
+        "noseSneerRight": 0.45 * build,
+        "browInnerUp": 0.35 * build,
+        "jawOpen": 0.3 * build + 0.15 * burst,
+        "headPitch": -0.06 * amp * build + 0.12 * amp * burst,
+    }
 
 
 def _hiccup(t, step, env, amp, rng):
     s, on = _path_s(t, step)
     jolt = _bump(s, 0.2, 0.5) * on
-    return {"headPitch": -0.035 * amp * jolt, "jawOpen": 0.1 * jolt, "eyeWideLeft": 0.3 * jolt,
-            "eyeWideRight": 0.3 * jolt}  # fmt: skip
+    return {
+        "headPitch": -0.035 * amp * jolt,
+        "jawOpen": 0.1 * jolt,
+        "eyeWideLeft": 0.3 * jolt,
+        "eyeWideRight": 0.3 * jolt,
+    }
 
 
 def _gulp(t, step, env, amp, rng):
     s, on = _path_s(t, step)
     swallow = _bump(s, 0.2, 0.8) * on
-    return {"mouthShrugLower": 0.45 * amp * swallow, "mouthPressLeft": 0.3 * swallow,
-            "mouthPressRight": 0.3 * swallow, "headPitch": 0.03 * amp * _bump(s, 0.2, 0.6) * on}  # fmt: skip
+    return {
+        "mouthShrugLower": 0.45 * amp * swallow,
+        "mouthPressLeft": 0.3 * swallow,
+        "mouthPressRight": 0.3 * swallow,
+        "headPitch": 0.03 * amp * _bump(s, 0.2, 0.6) * on,
+    }
 
 
 def _nod_once(t, step, env, amp, rng):
@@ -474,18 +544,29 @@ def _doze(t, step, env, amp, rng):
     # Lids droop and the head sinks, with a small catch on the way (fighting sleep); after the
     # path the pose holds and fades with the step's (slow) offset.
     sink = (_ease(s / 0.7) - 0.15 * _bump(s, 0.3, 0.5)) * np.maximum(on, (s >= 1.0)) * env
-    return {"eyeBlinkLeft": 0.95 * sink, "eyeBlinkRight": 0.95 * sink, "headPitch": 0.16 * amp * sink,
-            "headRoll": 0.04 * amp * sink, "jawOpen": 0.06 * sink}  # fmt: skip
+    return {
+        "eyeBlinkLeft": 0.95 * sink,
+        "eyeBlinkRight": 0.95 * sink,
+        "headPitch": 0.16 * amp * sink,
+        "headRoll": 0.04 * amp * sink,
+        "jawOpen": 0.06 * sink,
+    }
 
 
 def _wake(t, step, env, amp, rng):
     s, on = _path_s(t, step)
     closed = (1 - _ease((s - 0.25) / 0.08)) * on
     alert = _bump(s, 0.28, 1.0) * on
-    return {"eyeBlinkLeft": closed, "eyeBlinkRight": closed,
+    return {
+        "eyeBlinkLeft": closed,
+        "eyeBlinkRight": closed,
         "headPitch": 0.1 * amp * closed - 0.05 * amp * alert,
-            "eyeWideLeft": 0.7 * alert, "eyeWideRight": 0.7 * alert, "browInnerUp": 0.6 * alert,
-            "browOuterUpLeft": 0.6 * alert, "browOuterUpRight": 0.6 * alert}  # fmt: skip
+        "eyeWideLeft": 0.7 * alert,
+        "eyeWideRight": 0.7 * alert,
+        "browInnerUp": 0.6 * alert,
+        "browOuterUpLeft": 0.6 * alert,
+        "browOuterUpRight": 0.6 * alert,
+    }
 
 
 def _scoff(t, step, env, amp, rng):
@@ -498,8 +579,11 @@ def _double_take(t, step, env, amp, rng):
     s, on = _path_s(t, step)
     first, second = _bump(s, 0.0, 0.3) * on, _ease((s - 0.5) / 0.12) * on * (1 - _ease((s - 0.92) / 0.08))
     look = _side(step) * (0.25 * first + 0.3 * second) * amp
-    return _eyes({"headYaw": 0.6 * look, "eyeWideLeft": 0.5 * second, "eyeWideRight": 0.5 * second},
-                 look, np.zeros_like(s))  # fmt: skip
+    return _eyes(
+        {"headYaw": 0.6 * look, "eyeWideLeft": 0.5 * second, "eyeWideRight": 0.5 * second},
+        look,
+        np.zeros_like(s),
+    )
 
 
 MOTIONS: dict[str, Motion] = {
@@ -531,8 +615,14 @@ def _blink_track(n_frames: int, times_s: np.ndarray, peaks: np.ndarray) -> np.nd
     return track
 
 
-def _renewal_times(rng: np.random.Generator, mean_s: float, length_s: float, min_s: float,
-                   shape: float = 3.0, longest: float = np.inf) -> np.ndarray:  # fmt: skip
+def _renewal_times(
+    rng: np.random.Generator,
+    mean_s: float,
+    length_s: float,
+    min_s: float,
+    shape: float = 3.0,
+    longest: float = np.inf,
+) -> np.ndarray:
     """Event times of a renewal process with gamma(k=shape) gaps in [min_s, longest]."""
     count = int(length_s / max(mean_s, 0.1) * 2) + 4
     gaps = np.clip(rng.gamma(shape, mean_s / shape, count), min_s, longest)
@@ -549,8 +639,14 @@ def _min_spacing(times: np.ndarray, gap: float) -> np.ndarray:
     return np.array(kept)
 
 
-def idle_life(n_frames: int, performer: Performer, rng: np.random.Generator, *,
-              blink_factor: np.ndarray, gaze_hold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def idle_life(
+    n_frames: int,
+    performer: Performer,
+    rng: np.random.Generator,
+    *,
+    blink_factor: np.ndarray,
+    gaze_hold: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Idle motion ``(T, 61)`` (without the rest face) and idle eye rotations ``(T, 2)`` (yaw, pitch).
 
     ``blink_factor (T,)`` scales the blink rate (0 suppresses blinks, 2 doubles them);
@@ -572,9 +668,18 @@ def idle_life(n_frames: int, performer: Performer, rng: np.random.Generator, *,
     out[:, _I["headRoll"]] = sway[2]
     out[:, _I["jawOpen"]] = 0.008 * (1 + breath)
     # Micro-movements of brows, lids and mouth corners so no channel is perfectly flat.
-    micro = ("browInnerUp", "browDownLeft", "browDownRight", "eyeSquintLeft", "eyeSquintRight",
-             "mouthSmileLeft", "mouthSmileRight", "mouthPressLeft", "mouthPressRight",
-                 "mouthRollLower")  # fmt: skip
+    micro = (
+        "browInnerUp",
+        "browDownLeft",
+        "browDownRight",
+        "eyeSquintLeft",
+        "eyeSquintRight",
+        "mouthSmileLeft",
+        "mouthSmileRight",
+        "mouthPressLeft",
+        "mouthPressRight",
+        "mouthRollLower",
+    )
     cols = [_I[n] for n in micro]
     mf = rng.uniform(0.1, 0.6, (len(cols), 2))
     mp = rng.uniform(0, 2 * np.pi, (len(cols), 2))

@@ -54,8 +54,10 @@ class Wording:
         out = set()
         if self.template.split != "train":
             out.add("template")
-        if any(ACTION_INDEX[a].heldout_phrase is not None and i == len(ACTION_INDEX[a].phrases) - 1
-               for a, i in self.phrasings):  # fmt: skip
+        if any(
+            ACTION_INDEX[a].heldout_phrase is not None and i == len(ACTION_INDEX[a].phrases) - 1
+            for a, i in self.phrasings
+        ):
             out.add("phrasing")
         if any(w.split != "train" for w in self.words):
             out.add("wording")
@@ -71,8 +73,14 @@ def _template_pool(plan: Plan, rng: np.random.Generator) -> Template:
     with_context = plan.context is not None
     # "Seem let down." is no instruction anyone gives: emotion states take no imperative.
     states = any(ACTION_INDEX[w.action].category == "emotion" for w in plan.words)
-    pool = [t for t in TEMPLATES if t.composition == composition and t.has_context == with_context
-            and allowed(plan.split, t.split) and not (states and t.imperative)]  # fmt: skip
+    pool = [
+        t
+        for t in TEMPLATES
+        if t.composition == composition
+        and t.has_context == with_context
+        and allowed(plan.split, t.split)
+        and not (states and t.imperative)
+    ]
     novel = [t for t in pool if t.split == plan.split and plan.split != "train"]
     if novel and ("template" in plan.require or rng.random() < 0.4):
         return _pick(rng, novel)  # type: ignore[return-value]

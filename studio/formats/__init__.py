@@ -32,9 +32,18 @@ from studio.formats.text import MAX_SMALL_FILE_BYTES, read_text
 from studio.motion import MotionClip
 
 __all__ = [
-    "DEFAULT_MAX_FRAMES", "Dataset", "DatasetItem", "FormatError", "LoadedClip", "clip_format",
-    "read_clip", "read_dataset", "resolve_inside", "write_clip", "write_dataset",
-]  # fmt: skip
+    "DEFAULT_MAX_FRAMES",
+    "Dataset",
+    "DatasetItem",
+    "FormatError",
+    "LoadedClip",
+    "clip_format",
+    "read_clip",
+    "read_dataset",
+    "resolve_inside",
+    "write_clip",
+    "write_dataset",
+]
 
 WRITE_FORMATS = {
     "livelink": ".csv",
@@ -66,8 +75,9 @@ def _sniff_keyframe_csv(path: Path) -> bool:
         return False
 
 
-def read_clip(path: str | Path, *, max_frames: int = DEFAULT_MAX_FRAMES,
-              fps: float | None = None) -> LoadedClip:  # fmt: skip
+def read_clip(
+    path: str | Path, *, max_frames: int = DEFAULT_MAX_FRAMES, fps: float | None = None
+) -> LoadedClip:
     """Read any clip file the studio knows. ``fps`` overrides a file without its own rate.
 
     Raises :class:`FormatError` (never anything else) for any problem with the file; a clip
@@ -106,8 +116,7 @@ def write_clip(clip: MotionClip, path: str | Path, fmt: str | None = None) -> st
     path = Path(path)
     if fmt is None:
         kind = clip_format(path)
-        fmt = {"livelink": "livelink", "keyframes": "keyframes",
-               "npz": "npz", "answer": "answer"}[kind]  # fmt: skip
+        fmt = {"livelink": "livelink", "keyframes": "keyframes", "npz": "npz", "answer": "answer"}[kind]
     if fmt == "livelink":
         write_livelink_csv(clip, path)
     elif fmt == "keyframes":

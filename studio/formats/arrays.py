@@ -49,13 +49,13 @@ from studio.motion import SPACES, ClipError, FlameLayout, MotionClip, arkit_out_
 # CTEG/EmoAva sequences are rendered at 24 fps in their user study; used when a file has no fps.
 DEFAULT_FLAME_FPS = 24.0
 PACKED_LAYOUTS: dict[int, FlameLayout] = {
-    50: FlameLayout(50, None),          # expression only
+    50: FlameLayout(50, None),  # expression only
     53: FlameLayout(50, "axis_angle"),  # CTEG/EmoAva: 50 expression + 3 jaw
-    56: FlameLayout(50, "6d"),          # EmoteGPT: 50 expression + 6D jaw
+    56: FlameLayout(50, "6d"),  # EmoteGPT: 50 expression + 6D jaw
     100: FlameLayout(100, None),
     103: FlameLayout(100, "axis_angle"),
     106: FlameLayout(100, "6d"),
-}  # fmt: skip
+}
 MAX_EXPRESSION = 300  # FLAME 2020 has 300 expression components
 # No channel of any clip comes near this (limits are ±4, ±20, 2 pi); larger values are garbage,
 # refused before they overflow float32.
@@ -219,8 +219,9 @@ def _load_zip(path: Path, handle: IO[bytes], budget: int) -> dict[str, np.ndarra
         raise FormatError(path, f"not a readable NumPy file: {exc}") from None
 
 
-def read_npz(path: str | Path, *, max_frames: int = DEFAULT_MAX_FRAMES,
-             fps: float | None = None) -> LoadedClip:  # fmt: skip
+def read_npz(
+    path: str | Path, *, max_frames: int = DEFAULT_MAX_FRAMES, fps: float | None = None
+) -> LoadedClip:
     """Read a studio npz, a FLAME npz or a packed FLAME ``.npy`` (see the module docstring)."""
     path = Path(path)
     if fps is not None:
@@ -292,9 +293,10 @@ def _read_studio(path: Path, arrays: dict[str, np.ndarray], max_frames: int) -> 
     names = arrays["channels"]
     if names.dtype.kind not in "US" or names.shape != (values.shape[1],):
         raise FormatError(
-            path, f"expected {values.shape[1]} channel names, found {names.dtype} of shape {names.shape}",
+            path,
+            f"expected {values.shape[1]} channel names, found {names.dtype} of shape {names.shape}",
             "key 'channels'",
-        )  # fmt: skip
+        )
     channels = [c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c) for c in names.tolist()]
     meta: dict[str, object] = {}
     if "meta_json" in arrays:
@@ -329,8 +331,7 @@ def _frames(path: Path, key: str, array: np.ndarray, width: int | None = None) -
     return array
 
 
-def _read_flame(path: Path, arrays: dict[str, np.ndarray], max_frames: int,
-                fps: float | None) -> LoadedClip:  # fmt: skip
+def _read_flame(path: Path, arrays: dict[str, np.ndarray], max_frames: int, fps: float | None) -> LoadedClip:
     warnings: list[str] = []
     if fps is None and "fps" in arrays:
         fps = float(_scalar(path, arrays, "fps", "fiu", "one number"))
@@ -375,8 +376,11 @@ def _read_flame(path: Path, arrays: dict[str, np.ndarray], max_frames: int,
         jaw_kind = "axis_angle"
         arrays = {**arrays, "global_pose": pose[:, :3]}
     extras = {}
-    for flag, key_name, width in (("global_pose", "global_pose", 3), ("neck_pose", "neck_pose", 3),
-                                  ("eye_pose", "eye_pose", 6)):  # fmt: skip
+    for flag, key_name, width in (
+        ("global_pose", "global_pose", 3),
+        ("neck_pose", "neck_pose", 3),
+        ("eye_pose", "eye_pose", 6),
+    ):
         if key_name in arrays:
             parts.append(_frames(path, key_name, _check(path, key_name, arrays[key_name], max_frames), width))
             extras[flag] = True
@@ -387,8 +391,7 @@ def _read_flame(path: Path, arrays: dict[str, np.ndarray], max_frames: int,
     return _finish(path, np.concatenate(parts, axis=1), layout, fps, warnings)
 
 
-def _finish(path: Path, data: np.ndarray, layout: FlameLayout, fps: float,
-            warnings: list[str]) -> LoadedClip:  # fmt: skip
+def _finish(path: Path, data: np.ndarray, layout: FlameLayout, fps: float, warnings: list[str]) -> LoadedClip:
     meta = {"source": str(path), "format": "flame"}
     try:
         clip = MotionClip(data, fps, "flame", layout.channels, meta)
@@ -460,9 +463,11 @@ def write_flame_npz(clip: MotionClip, path: str | Path) -> None:
         out["jaw_pose"] = take(["jaw_x", "jaw_y", "jaw_z"])
     elif layout.jaw == "6d":
         out["jaw_pose_6d"] = take([f"jaw6d_{i}" for i in range(6)])
-    for flag, key, names in ((layout.global_pose, "global_pose", ["global"]),
-                             (layout.neck_pose, "neck_pose", ["neck"]),
-                             (layout.eye_pose, "eye_pose", ["leye", "reye"])):  # fmt: skip
+    for flag, key, names in (
+        (layout.global_pose, "global_pose", ["global"]),
+        (layout.neck_pose, "neck_pose", ["neck"]),
+        (layout.eye_pose, "eye_pose", ["leye", "reye"]),
+    ):
         if flag:
             out[key] = take([f"{p}_{a}" for p in names for a in "xyz"])
     np.savez_compressed(Path(path), **out)

@@ -82,8 +82,7 @@ class KeyframeScript:
     @property
     def prompt(self) -> str:
         """One-line text for models that take a single prompt."""
-        parts = [f"{self.emotion}." if self.emotion else "", self.background,
-                 " Then ".join(self.keyframes)]  # fmt: skip
+        parts = [f"{self.emotion}." if self.emotion else "", self.background, " Then ".join(self.keyframes)]
         return " ".join(p.strip() for p in parts if p.strip())
 
 
@@ -102,16 +101,21 @@ class KeyframeAnswer:
 
 def task_instruction(keyframe: int | None = None) -> str:
     target = f"Keyframe_{keyframe}" if keyframe else "every keyframe"
-    return (f"Generate the 61 ARKit coefficients for {target} as strict JSON of the form "
-            '{"Keyframe_<n>": {"EyeBlinkLeft": 0.0, ...}}.')  # fmt: skip
+    return (
+        f"Generate the 61 ARKit coefficients for {target} as strict JSON of the form "
+        '{"Keyframe_<n>": {"EyeBlinkLeft": 0.0, ...}}.'
+    )
 
 
 def format_user_message(script: KeyframeScript, keyframe: int | None = None) -> str:
     """The user turn of a KeyframeFace chat record."""
     lines = [f"{SECTIONS[0]}:"]
     lines += [f"{i}. {text}" for i, text in enumerate(script.keyframes, 1)]
-    lines += [f"{SECTIONS[1]}: {script.background}", f"{SECTIONS[2]}: {script.emotion}",
-              f"{SECTIONS[3]}: {task_instruction(keyframe)}"]  # fmt: skip
+    lines += [
+        f"{SECTIONS[1]}: {script.background}",
+        f"{SECTIONS[2]}: {script.emotion}",
+        f"{SECTIONS[3]}: {task_instruction(keyframe)}",
+    ]
     return "\n".join(lines)
 
 
@@ -283,8 +287,9 @@ def clip_to_keyframes(clip: MotionClip, max_keyframes: int = 5) -> tuple[np.ndar
     return index / clip.fps, clip.values[index]
 
 
-def read_keyframe_csv(path: str | Path, *, fps: float = 30.0,
-                      max_frames: int = DEFAULT_MAX_FRAMES) -> LoadedClip:  # fmt: skip
+def read_keyframe_csv(
+    path: str | Path, *, fps: float = 30.0, max_frames: int = DEFAULT_MAX_FRAMES
+) -> LoadedClip:
     """Read a keyframe CSV (one row per keyframe, at most :data:`MAX_KEYFRAMES`) into a clip.
 
     Numbers are strict decimals; a ``Time`` that would make more than ``max_frames`` frames is
@@ -442,8 +447,10 @@ def write_keyframeface_jsonl(records: Sequence[KeyframeRecord], path: str | Path
     """Write chat JSONL records (the answer is included when present)."""
     with Path(path).open("w", encoding="utf-8") as handle:
         for record in records:
-            messages = [{"role": "system", "content": record.system},
-                        {"role": "user", "content": format_user_message(record.script)}]  # fmt: skip
+            messages = [
+                {"role": "system", "content": record.system},
+                {"role": "user", "content": format_user_message(record.script)},
+            ]
             if record.answer is not None:
                 messages.append({"role": "assistant", "content": answer_json(record.answer.values)})
             handle.write(json.dumps({"messages": messages}) + "\n")

@@ -32,10 +32,23 @@ from studio.models.prompts import MAX_PROMPT_CHARS, PromptError, clean_prompt
 from studio.motion import ARKIT_BLENDSHAPES, MotionClip
 
 __all__ = [
-    "FAMILY_MODULES", "MAX_PROMPT_CHARS", "ExpressionModel", "Generation", "LoadReport", "ModelError",
-    "ModelSpec", "NoStoredOutputError", "PromptError", "clean_prompt", "load_model", "load_models",
-    "read_models_config", "register_model", "resolve_device", "run_model",
-]  # fmt: skip
+    "FAMILY_MODULES",
+    "MAX_PROMPT_CHARS",
+    "ExpressionModel",
+    "Generation",
+    "LoadReport",
+    "ModelError",
+    "ModelSpec",
+    "NoStoredOutputError",
+    "PromptError",
+    "clean_prompt",
+    "load_model",
+    "load_models",
+    "read_models_config",
+    "register_model",
+    "resolve_device",
+    "run_model",
+]
 
 MIN_DURATION_S, MAX_DURATION_S = 0.5, 30.0
 MAX_SEED = 2**32 - 1

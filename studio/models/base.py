@@ -127,8 +127,17 @@ class ModelSpec:
             value = entry.get(key)
             return None if value in (None, "") else (base_dir / str(value)).resolve()
 
-        return cls(name, family, space, resolve("checkpoint"), sha256, device, resolve("path"), dict(options),
-                   base_dir.resolve())  # fmt: skip
+        return cls(
+            name,
+            family,
+            space,
+            resolve("checkpoint"),
+            sha256,
+            device,
+            resolve("path"),
+            dict(options),
+            base_dir.resolve(),
+        )
 
 
 ModelClass = TypeVar("ModelClass", bound=type)

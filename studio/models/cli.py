@@ -77,8 +77,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         family = result.config.get("family") or "<your family>"
         extra = "\n    options: {clip_path: /path/to/clip-vit-base-patch32}" if family == "express4d" else ""
         print("models config entry:")
-        print(f"  - name: {result.path.stem.lower()[:60]}\n    family: {family}\n    space: arkit\n"
-              f"    checkpoint: {result.path.resolve()}\n    sha256: {result.sha256}{extra}")  # fmt: skip
+        print(
+            f"  - name: {result.path.stem.lower()[:60]}\n    family: {family}\n    space: arkit\n"
+            f"    checkpoint: {result.path.resolve()}\n    sha256: {result.sha256}{extra}"
+        )
     return 0
 
 
@@ -100,8 +102,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         write_clip(result.clip, args.output)
     except ValueError as exc:  # e.g. a FLAME clip asked for as Live Link CSV
         raise UsageError(f"{args.output}: {exc}") from None
-    print(f"wrote {args.output} ({result.clip.n_frames} frames at {result.clip.fps:g} fps, "
-          f"{result.latency_ms:.0f} ms)")  # fmt: skip
+    print(
+        f"wrote {args.output} ({result.clip.n_frames} frames at {result.clip.fps:g} fps, "
+        f"{result.latency_ms:.0f} ms)"
+    )
     return 0
 
 

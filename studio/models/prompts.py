@@ -32,8 +32,11 @@ def clean_prompt(raw: str, max_chars: int = MAX_PROMPT_CHARS) -> CleanPrompt:
     if len(raw) > 20 * max_chars:
         raw = raw[: 20 * max_chars]
     text = unicodedata.normalize("NFC", raw)
-    kept = "".join(" " if ch in "\t\n\r" else ch for ch in text if ch in "\t\n\r"
-                   or unicodedata.category(ch) not in _DROP)  # fmt: skip
+    kept = "".join(
+        " " if ch in "\t\n\r" else ch
+        for ch in text
+        if ch in "\t\n\r" or unicodedata.category(ch) not in _DROP
+    )
     if len(kept) != len(text):
         notices.append(f"removed {len(text) - len(kept)} control or formatting characters")
     text = re.sub(r"\s+", " ", kept).strip()

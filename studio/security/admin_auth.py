@@ -60,9 +60,14 @@ from studio.security.clients import request_client
 from studio.security.rates import MemoryRateLog
 
 __all__ = [
-    "CSRF_COOKIE", "CSRF_HEADER", "LOGIN_SCOPE", "SESSION_COOKIE", "AdminGate", "LoginPolicy",
+    "CSRF_COOKIE",
+    "CSRF_HEADER",
+    "LOGIN_SCOPE",
+    "SESSION_COOKIE",
+    "AdminGate",
+    "LoginPolicy",
     "install_admin_gate",
-]  # fmt: skip
+]
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +79,13 @@ SESSION_MAX_AGE_S = 12 * 3600
 MAX_LOGIN_BODY = 4096
 _SAFE = ("GET", "HEAD", "OPTIONS")
 _CORS_HEADERS = (
-    "access-control-allow-origin", "access-control-allow-credentials", "access-control-allow-methods",
-    "access-control-allow-headers", "access-control-expose-headers", "access-control-max-age",
-)  # fmt: skip
+    "access-control-allow-origin",
+    "access-control-allow-credentials",
+    "access-control-allow-methods",
+    "access-control-allow-headers",
+    "access-control-expose-headers",
+    "access-control-max-age",
+)
 
 
 class RateLog(Protocol):
@@ -162,9 +171,11 @@ class AdminGate:
         if config.admin_token is None:
             return None
         policy = LoginPolicy(
-            config.admin_backoff_after, config.admin_lockout_after, float(config.admin_lockout_s),
+            config.admin_backoff_after,
+            config.admin_lockout_after,
+            float(config.admin_lockout_s),
             config.admin_global_lockout_after,
-        )  # fmt: skip
+        )
         rates = store if store is not None else MemoryRateLog()
         return cls(
             config.admin_token, check, rates, policy=policy, trusted_proxy_hops=config.trusted_proxy_hops
@@ -325,10 +336,13 @@ class _Reply:
 
     async def __call__(self, send: Send) -> None:
         headers = [*self.headers, ("content-length", str(len(self.body))), *_PAGE_HEADERS]
-        await send({
-            "type": "http.response.start", "status": self.status,
-            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-        })  # fmt: skip
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status,
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+            }
+        )
         await send({"type": "http.response.body", "body": self.body})
 
 

@@ -281,9 +281,13 @@ class BradleyTerry:
 
 
 def bradley_terry(
-    comparisons: Sequence[Comparison], n_bootstrap: int = 1000, seed: int = 0, prior: float = 1.0,
-    level: float = 0.95, groups: Sequence[Hashable] | None = None,
-) -> BradleyTerry:  # fmt: skip
+    comparisons: Sequence[Comparison],
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    prior: float = 1.0,
+    level: float = 0.95,
+    groups: Sequence[Hashable] | None = None,
+) -> BradleyTerry:
     """Fit Bradley-Terry to ``(a, b, score)`` comparisons, with percentile bootstrap CIs.
 
     The bootstrap resamples comparisons, or, with ``groups`` (one label per comparison), whole

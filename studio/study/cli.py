@@ -23,8 +23,11 @@ DEFAULT_BASE_URL = "http://127.0.0.1:7860"
 def register(sub: argparse._SubParsersAction) -> None:
     # --db goes before or after the command: `study --db URL status 1` or `study status 1 --db URL`
     db = argparse.ArgumentParser(add_help=False)
-    db.add_argument("--db", default=argparse.SUPPRESS,
-                    help="database URL (default: STUDIO_DB_URL or sqlite data/studio.db)")  # fmt: skip
+    db.add_argument(
+        "--db",
+        default=argparse.SUPPRESS,
+        help="database URL (default: STUDIO_DB_URL or sqlite data/studio.db)",
+    )
     study = sub.add_parser(
         "study", parents=[db], help="user-preference studies: create, render, status, report, export"
     )
@@ -64,9 +67,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     report.add_argument("study", help="study id or SHA-256 (prefix)")
     report.add_argument("--out", required=True, help="folder for the report files")
     report.add_argument(
-        "--reduction", default="rank_as_category", choices=["rank_as_category", "top_choice"],
+        "--reduction",
+        default="rank_as_category",
+        choices=["rank_as_category", "top_choice"],
         help="the Fleiss' kappa reduction the report declares for rank studies (the other is shown too)",
-    )  # fmt: skip
+    )
     report.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
     report.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     report.add_argument(
@@ -220,12 +225,20 @@ def cmd_render(args: argparse.Namespace) -> int:
             bar.refresh()
 
         manifest = render_stimuli(
-            record.definition, pool, config.output_dir, progress=progress, size=args.size,
-            camera=args.camera, rig=args.rig, force=args.force,
-        )  # fmt: skip
+            record.definition,
+            pool,
+            config.output_dir,
+            progress=progress,
+            size=args.size,
+            camera=args.camera,
+            rig=args.rig,
+            force=args.force,
+        )
     reused = len(set(manifest.files.values())) - manifest.rendered
-    print(f"study {record.id}: {len(manifest.files)} stimuli in {config.output_dir / 'stimuli'} "
-          f"({manifest.rendered} rendered now, {max(reused, 0)} reused)")  # fmt: skip
+    print(
+        f"study {record.id}: {len(manifest.files)} stimuli in {config.output_dir / 'stimuli'} "
+        f"({manifest.rendered} rendered now, {max(reused, 0)} reused)"
+    )
     for notice in manifest.notices:
         print(f"notice: {notice}")
     return 0
@@ -237,9 +250,12 @@ def status_text(store: Any, record: Any, output_dir: Path) -> str:
     from studio.study.stimuli import StimulusError, load_manifest
 
     report = analyse(
-        record.definition, store.export_answers(record), store.participant_summaries(record),
-        store.rejection_counts(record), n_bootstrap=0,
-    )  # fmt: skip
+        record.definition,
+        store.export_answers(record),
+        store.participant_summaries(record),
+        store.rejection_counts(record),
+        n_bootstrap=0,
+    )
     try:
         manifest = load_manifest(output_dir, record.definition)
         stimuli = f"{len(manifest.files)} rendered"
@@ -284,9 +300,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         record = find_study(store, args.study)
         report = build_report(
-            store, record, reduction=args.reduction, n_bootstrap=args.bootstrap, seed=args.seed,
+            store,
+            record,
+            reduction=args.reduction,
+            n_bootstrap=args.bootstrap,
+            seed=args.seed,
             include_incomplete=args.include_incomplete,
-        )  # fmt: skip
+        )
     paths = write_report(report, args.out)
     print(f"study {record.id}: {report.n_analysed} of {report.n_participants} participants analysed")
     for row in statistics_rows(report):

@@ -43,12 +43,33 @@ import yaml
 from studio.formats.errors import FormatError
 
 __all__ = [
-    "CHOICES_2AFC5", "CHOICES_PAIRWISE", "CHOICE_LABELS", "FORMAT_VERSION", "TRIAL_TYPES", "AnswerError",
-    "AttentionCheck", "CheckRule", "ClipRef", "DefinitionError", "ExclusionRules", "Item", "MismatchControl",
-    "ModelRef", "Prompt", "StimulusSettings", "StudyDefinition", "Trial", "TrialType", "answer_outcome",
-    "check_passed", "definition_from_canonical_json", "load_definition", "parse_definition",
-    "participant_trials", "validate_answer",
-]  # fmt: skip
+    "CHOICES_2AFC5",
+    "CHOICES_PAIRWISE",
+    "CHOICE_LABELS",
+    "FORMAT_VERSION",
+    "TRIAL_TYPES",
+    "AnswerError",
+    "AttentionCheck",
+    "CheckRule",
+    "ClipRef",
+    "DefinitionError",
+    "ExclusionRules",
+    "Item",
+    "MismatchControl",
+    "ModelRef",
+    "Prompt",
+    "StimulusSettings",
+    "StudyDefinition",
+    "Trial",
+    "TrialType",
+    "answer_outcome",
+    "check_passed",
+    "definition_from_canonical_json",
+    "load_definition",
+    "parse_definition",
+    "participant_trials",
+    "validate_answer",
+]
 
 FORMAT_VERSION = 1  # bump when the canonical form changes; stored studies keep their own JSON
 TrialType = Literal["rank", "2afc5", "pairwise"]
@@ -57,10 +78,16 @@ CHOICES_2AFC5: tuple[str, ...] = ("strong_a", "weak_a", "equal", "weak_b", "stro
 CHOICES_PAIRWISE: tuple[str, ...] = ("a", "b", "tie", "both_bad")
 # What the participant page shows for each choice; part of the method, so it lives here.
 CHOICE_LABELS: Mapping[str, str] = {
-    "strong_a": "Left is much better", "weak_a": "Left is slightly better", "equal": "About the same",
-    "weak_b": "Right is slightly better", "strong_b": "Right is much better",
-    "a": "Left", "b": "Right", "tie": "Tie (both good)", "both_bad": "Both bad",
-}  # fmt: skip
+    "strong_a": "Left is much better",
+    "weak_a": "Left is slightly better",
+    "equal": "About the same",
+    "weak_b": "Right is slightly better",
+    "strong_b": "Right is much better",
+    "a": "Left",
+    "b": "Right",
+    "tie": "Tie (both good)",
+    "both_bad": "Both bad",
+}
 
 DEFAULT_QUESTIONS: Mapping[str, str] = {
     "rank": "Rank the clips by how well the facial expression matches the text (1 = best).",
@@ -421,10 +448,24 @@ def _check_canonical(check: AttentionCheck) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------
 
 _TOP_KEYS = (
-    "format", "name", "description", "trial_type", "question", "consent", "instructions", "prompts", "models",
-    "raters_per_item", "items_per_participant", "seed", "stimulus", "attention_checks", "exclusion",
-    "prompt_mismatch_control", "completion_code",
-)  # fmt: skip
+    "format",
+    "name",
+    "description",
+    "trial_type",
+    "question",
+    "consent",
+    "instructions",
+    "prompts",
+    "models",
+    "raters_per_item",
+    "items_per_participant",
+    "seed",
+    "stimulus",
+    "attention_checks",
+    "exclusion",
+    "prompt_mismatch_control",
+    "completion_code",
+)
 
 
 class _Problems:

@@ -70,9 +70,16 @@ from studio.study.storage import (
 )
 
 __all__ = [
-    "PROLIFIC_PARAMS", "REJECTION_STATUS", "ClipView", "ServiceError", "SessionView", "StartLimits",
-    "StudyService", "TrialView", "participant_url",
-]  # fmt: skip
+    "PROLIFIC_PARAMS",
+    "REJECTION_STATUS",
+    "ClipView",
+    "ServiceError",
+    "SessionView",
+    "StartLimits",
+    "StudyService",
+    "TrialView",
+    "participant_url",
+]
 
 PROLIFIC_PARAMS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")
 PROLIFIC_COMPLETE_URL = "https://app.prolific.com/submissions/complete?cc="
@@ -335,13 +342,18 @@ class StudyService:
         """The service a server runs (a :class:`~studio.config.StudioConfig`: secret, output folder,
         start limits, trusted proxy hops)."""
         limits = StartLimits(
-            config.start_limit_per_client, config.start_limit_client_window_s,
-            config.start_limit_total, config.start_limit_total_window_s,
-        )  # fmt: skip
+            config.start_limit_per_client,
+            config.start_limit_client_window_s,
+            config.start_limit_total,
+            config.start_limit_total_window_s,
+        )
         return cls(
-            store, config.study_secret or "", config.output_dir, start_limits=limits,
+            store,
+            config.study_secret or "",
+            config.output_dir,
+            start_limits=limits,
             trusted_proxy_hops=config.trusted_proxy_hops,
-        )  # fmt: skip
+        )
 
     # -- studies and stimuli -------------------------------------------------------------------
     def study(self, key: Any) -> StudyRecord:
@@ -377,9 +389,11 @@ class StudyService:
             manifest = self._load_manifest(self.output_dir, study.definition)
         except (OSError, ValueError, KeyError, ImportError) as exc:
             raise ServiceError(
-                503, "stimuli_not_ready", "This study is not ready yet. Please try again in a few minutes.",
+                503,
+                "stimuli_not_ready",
+                "This study is not ready yet. Please try again in a few minutes.",
                 f"stimuli not rendered: {type(exc).__name__}",
-            ) from None  # fmt: skip
+            ) from None
         with self._lock:
             self._manifests[study.sha256] = manifest
         return manifest
@@ -390,9 +404,11 @@ class StudyService:
             path = Path(self._manifest(study).path_for(clip))
         except (OSError, ValueError, KeyError) as exc:
             raise ServiceError(
-                503, "stimuli_not_ready", "This study is not ready yet. Please try again in a few minutes.",
+                503,
+                "stimuli_not_ready",
+                "This study is not ready yet. Please try again in a few minutes.",
                 f"a clip is not rendered: {type(exc).__name__}",
-            ) from None  # fmt: skip
+            ) from None
         if not STIMULUS_NAME.match(path.name) or path.resolve().parent != self.stimuli_dir.resolve():
             # a name that is not a content hash could reveal a model: refuse rather than show it
             raise ServiceError(503, "stimuli_not_ready", "This study is not ready yet.", "bad stimulus name")
@@ -464,11 +480,17 @@ class StudyService:
     def _view(self, study: StudyRecord, token: str, state: ParticipantState) -> SessionView:
         trial = None if state.next_trial is None else self.trial_view(study, state.next_trial, state.total)
         return SessionView(
-            token=token, answered=state.answered, total=state.total, trial=trial,
-            completion_code=state.completion_code, resumed=not state.created,
-            consent=study.definition.consent, instructions=study.definition.instructions,
-            consented=state.consented, instructed=state.instructed,
-        )  # fmt: skip
+            token=token,
+            answered=state.answered,
+            total=state.total,
+            trial=trial,
+            completion_code=state.completion_code,
+            resumed=not state.created,
+            consent=study.definition.consent,
+            instructions=study.definition.instructions,
+            consented=state.consented,
+            instructed=state.instructed,
+        )
 
     # -- actions -------------------------------------------------------------------------------
     def start(self, study_key: Any, params: Mapping[str, Any], *, client: str | None = None) -> SessionView:
@@ -486,9 +508,10 @@ class StudyService:
             raise ServiceError(400, "bad_prolific_id", "This study link is not valid. Please check the link.")
         if not values["PROLIFIC_PID"]:
             raise ServiceError(
-                400, "missing_prolific_id",
+                400,
+                "missing_prolific_id",
                 "This link has no Prolific ID. Please open the study from Prolific.",
-            )  # fmt: skip
+            )
         try:
             identity = ProlificIdentity(values["PROLIFIC_PID"], values["STUDY_ID"], values["SESSION_ID"])
         except ValueError:
@@ -510,12 +533,13 @@ class StudyService:
         except RateLimited as limited:
             minutes = max(1, math.ceil(limited.retry_after_s / 60))
             raise ServiceError(
-                429, "rate_limited",
+                429,
+                "rate_limited",
                 f"Too many people started this study from your network just now. Please try again in "
                 f"{minutes} minute{'s' if minutes > 1 else ''}.",
                 f"new participants are rate limited; retry after {limited.retry_after_s:.0f} s",
                 retry_after_s=limited.retry_after_s,
-            ) from None  # fmt: skip
+            ) from None
         return self._view(study, self._token(study, state.participant_id), state)
 
     def current(self, token: str) -> SessionView:
@@ -544,9 +568,14 @@ class StudyService:
         try:
             with self._writing:
                 return self.store.record_event(
-                    session.study, session.participant_id, kind,
-                    trial_id=trial_id, clip=clip, client_ms=client_ms, detail=detail,
-                )  # fmt: skip
+                    session.study,
+                    session.participant_id,
+                    kind,
+                    trial_id=trial_id,
+                    clip=clip,
+                    client_ms=client_ms,
+                    detail=detail,
+                )
         except SubmissionRejected as exc:
             raise self._error(exc) from None
 
@@ -573,10 +602,17 @@ class StudyService:
         trial = None if ack.next_trial is None else self.trial_view(session.study, ack.next_trial, ack.total)
         d = session.study.definition
         return SessionView(
-            token=token, answered=ack.answered, total=ack.total, trial=trial,
-            completion_code=ack.completion_code, resumed=True, consent=d.consent, instructions=d.instructions,
-            consented=True, instructed=True,
-        )  # fmt: skip
+            token=token,
+            answered=ack.answered,
+            total=ack.total,
+            trial=trial,
+            completion_code=ack.completion_code,
+            resumed=True,
+            consent=d.consent,
+            instructions=d.instructions,
+            consented=True,
+            instructed=True,
+        )
 
     @staticmethod
     def _error(exc: SubmissionRejected) -> ServiceError:

@@ -107,11 +107,29 @@ from studio.study.definition import (
 )
 
 __all__ = [
-    "EVENT_KINDS", "EXPORT_COLUMNS", "HEAD_VERSION", "MAX_ANSWER_BYTES", "MIGRATIONS",
-    "PLAYBACK_TOLERANCE_MS", "Ack", "Admission", "HitLog", "ParticipantState", "ParticipantSummary",
-    "ProlificIdentity", "RateLimited", "Rejection", "StorageError", "StoredTrial", "StudyRecord",
-    "StudyStore", "SubmissionRejected", "create_study_engine", "playback_floor_ms", "sqlite_url",
-]  # fmt: skip
+    "EVENT_KINDS",
+    "EXPORT_COLUMNS",
+    "HEAD_VERSION",
+    "MAX_ANSWER_BYTES",
+    "MIGRATIONS",
+    "PLAYBACK_TOLERANCE_MS",
+    "Ack",
+    "Admission",
+    "HitLog",
+    "ParticipantState",
+    "ParticipantSummary",
+    "ProlificIdentity",
+    "RateLimited",
+    "Rejection",
+    "StorageError",
+    "StoredTrial",
+    "StudyRecord",
+    "StudyStore",
+    "SubmissionRejected",
+    "create_study_engine",
+    "playback_floor_ms",
+    "sqlite_url",
+]
 
 log = logging.getLogger(__name__)
 
@@ -401,16 +419,18 @@ def _migration_1(conn: Connection) -> None:
     md = MetaData(naming_convention=NAMING)
     ts = UTCDateTime
     Table(
-        "studies", md,
+        "studies",
+        md,
         Column("id", Integer, primary_key=True),
         Column("config_hash", String(64), nullable=False, unique=True),
         Column("name", String(200), nullable=False),
         Column("trial_type", String(16), nullable=False),
         Column("config_json", Text, nullable=False),
         Column("created_at", ts, nullable=False),
-    )  # fmt: skip
+    )
     Table(
-        "participants", md,
+        "participants",
+        md,
         Column("id", Integer, primary_key=True),
         Column("study_id", Integer, ForeignKey("studies.id"), nullable=False),
         Column("participant_index", Integer, nullable=False),
@@ -422,9 +442,10 @@ def _migration_1(conn: Connection) -> None:
         UniqueConstraint("study_id", "identity_hash"),
         UniqueConstraint("study_id", "participant_index"),
         UniqueConstraint("id", "study_id"),
-    )  # fmt: skip
+    )
     Table(
-        "trials", md,
+        "trials",
+        md,
         Column("id", Integer, primary_key=True),
         Column("study_id", Integer, ForeignKey("studies.id"), nullable=False),
         Column("participant_id", Integer, nullable=False),
@@ -437,9 +458,10 @@ def _migration_1(conn: Connection) -> None:
         UniqueConstraint("participant_id", "item_id"),
         UniqueConstraint("id", "participant_id"),
         CheckConstraint("kind IN ('item', 'attention', 'control')", name="kind"),
-    )  # fmt: skip
+    )
     Table(
-        "answers", md,
+        "answers",
+        md,
         Column("id", Integer, primary_key=True),
         Column("participant_id", Integer, nullable=False),
         Column("trial_id", Integer, nullable=False),
@@ -447,9 +469,10 @@ def _migration_1(conn: Connection) -> None:
         Column("created_at", ts, nullable=False),
         ForeignKeyConstraint(["trial_id", "participant_id"], ["trials.id", "trials.participant_id"]),
         UniqueConstraint("participant_id", "trial_id"),
-    )  # fmt: skip
+    )
     Table(
-        "events", md,
+        "events",
+        md,
         Column("id", Integer, primary_key=True),
         Column("participant_id", Integer, ForeignKey("participants.id"), nullable=False),
         Column("trial_id", Integer),
@@ -460,7 +483,7 @@ def _migration_1(conn: Connection) -> None:
         Column("created_at", ts, nullable=False),
         ForeignKeyConstraint(["trial_id", "participant_id"], ["trials.id", "trials.participant_id"]),
         Index("ix_events_participant_trial_kind", "participant_id", "trial_id", "kind"),
-    )  # fmt: skip
+    )
     md.create_all(conn)
 
 
@@ -472,15 +495,17 @@ def _migration_2(conn: Connection) -> None:
     Table("studies", md, Column("id", Integer, primary_key=True))
     Table("answers", md, Column("participant_id", Integer), Column("trial_id", Integer))
     outcomes = Table(
-        "attention_outcomes", md,
+        "attention_outcomes",
+        md,
         Column("participant_id", Integer, nullable=False),
         Column("trial_id", Integer, nullable=False),
         Column("passed", Boolean, nullable=False),
         PrimaryKeyConstraint("participant_id", "trial_id"),
         ForeignKeyConstraint(["participant_id", "trial_id"], ["answers.participant_id", "answers.trial_id"]),
-    )  # fmt: skip
+    )
     counters = Table(
-        "rejection_counters", md,
+        "rejection_counters",
+        md,
         Column("study_id", Integer, ForeignKey("studies.id"), nullable=False),
         Column("participant_key", Integer, nullable=False),
         Column("reason", String(64), nullable=False),
@@ -489,7 +514,7 @@ def _migration_2(conn: Connection) -> None:
         Column("last_at", UTCDateTime, nullable=False),
         PrimaryKeyConstraint("study_id", "participant_key", "reason"),
         CheckConstraint("count >= 1", name="count_positive"),
-    )  # fmt: skip
+    )
     outcomes.create(conn)
     counters.create(conn)
 
@@ -507,14 +532,15 @@ def _migration_3(conn: Connection) -> None:
     now = bindparam("now", _now(), type_=UTCDateTime)
     conn.execute(trials.update().values(served_at=func.coalesce(first_event.scalar_subquery(), now)))
     hits = Table(
-        "rate_hits", md,
+        "rate_hits",
+        md,
         Column("id", Integer, primary_key=True),
         Column("scope", String(32), nullable=False),
         Column("client", String(64), nullable=False),
         Column("at", UTCDateTime, nullable=False),
         Index("ix_rate_hits_scope_client_at", "scope", "client", "at"),
         Index("ix_rate_hits_scope_at", "scope", "at"),
-    )  # fmt: skip
+    )
     hits.create(conn)
 
 
@@ -710,10 +736,27 @@ class ParticipantSummary:
 
 
 EXPORT_COLUMNS: tuple[str, ...] = (
-    "study_sha256", "participant", "participant_index", "trial_id", "position", "kind", "item_id", "prompt",
-    "question", "clip_models", "clip_prompts", "answer", "choice", "ranking", "preferred_model", "strength",
-    "ranks", "attention_passed", "dwell_ms", "answered_at",
-)  # fmt: skip
+    "study_sha256",
+    "participant",
+    "participant_index",
+    "trial_id",
+    "position",
+    "kind",
+    "item_id",
+    "prompt",
+    "question",
+    "clip_models",
+    "clip_prompts",
+    "answer",
+    "choice",
+    "ranking",
+    "preferred_model",
+    "strength",
+    "ranks",
+    "attention_passed",
+    "dwell_ms",
+    "answered_at",
+)
 """Columns of :meth:`StudyStore.export_answers` rows. Lists and mappings are JSON text so rows
 go to CSV or Parquet unchanged; ``clip_models``/``clip_prompts`` are in display order (left first)."""
 

@@ -103,14 +103,18 @@ def metric_figure(results: Any, key: str) -> go.Figure | None:
         values.append(metric.value)
         errors.append(metric.uncertainty if metric.uncertainty is not None else 0.0)
         colours.append(GROUND_TRUTH_COLOUR if row.is_ground_truth else MODEL_COLOUR)
-    figure = go.Figure(go.Bar(x=names, y=values, marker_color=colours,
-                              error_y=dict(type="data", array=errors, visible=True)))  # fmt: skip
+    figure = go.Figure(
+        go.Bar(x=names, y=values, marker_color=colours, error_y=dict(type="data", array=errors, visible=True))
+    )
     kind = next((row.metrics[key].kind for row in results.rows if key in row.metrics), "")
     band = {"replications": "± 1.96·σ/√n over replications", "bootstrap": "± bootstrap SE"}.get(kind, "")
     figure.update_layout(
         title=f"{spec.title} ({spec.better} is better){' · ' + band if band else ''}",
-        yaxis_title=spec.title, template="plotly_white", height=360, margin=dict(l=50, r=10, t=50, b=40),
-    )  # fmt: skip
+        yaxis_title=spec.title,
+        template="plotly_white",
+        height=360,
+        margin=dict(l=50, r=10, t=50, b=40),
+    )
     return figure
 
 
@@ -179,8 +183,9 @@ def run_quick(
             progress(None, desc=message[:80])
 
     try:
-        results = run_benchmark(names, root, "test", quick_protocol(), models_config=config.models_config,
-                                progress=False, log=log)  # fmt: skip
+        results = run_benchmark(
+            names, root, "test", quick_protocol(), models_config=config.models_config, progress=False, log=log
+        )
     except (BenchmarkError, FormatError) as exc:
         raise ValueError(str(exc)) from None
     write_results(results, out)
@@ -195,8 +200,13 @@ def build_tab(config: StudioConfig, pool: ModelPool) -> None:
         elem_classes="studio-note",
     )
     with gr.Row():
-        files = gr.Dropdown(saved_results(config), multiselect=True, label="Saved results (results.json)",
-                            allow_custom_value=False, scale=4)  # fmt: skip
+        files = gr.Dropdown(
+            saved_results(config),
+            multiselect=True,
+            label="Saved results (results.json)",
+            allow_custom_value=False,
+            scale=4,
+        )
         refresh = gr.Button("Refresh list", scale=1)
     with gr.Accordion("Run a quick benchmark (3 replications, test split)", open=False):
         from studio.ui.explore import dataset_choices
@@ -204,8 +214,12 @@ def build_tab(config: StudioConfig, pool: ModelPool) -> None:
         datasets = dataset_choices(config)
         with gr.Row():
             models = gr.CheckboxGroup(pool.names, value=pool.names, label="Models")
-            data = gr.Dropdown(datasets, value=datasets[0] if datasets else None, allow_custom_value=True,
-                               label="Dataset folder (inside the data folders)")  # fmt: skip
+            data = gr.Dropdown(
+                datasets,
+                value=datasets[0] if datasets else None,
+                allow_custom_value=True,
+                label="Dataset folder (inside the data folders)",
+            )
         run = gr.Button("Run quick benchmark", variant="primary")
         run_log = gr.Markdown()
     board = gr.Markdown()

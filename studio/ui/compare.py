@@ -47,14 +47,24 @@ def comparison_figure(comparison: Comparison, n_channels: int = 4) -> go.Figure 
             if name not in clip.channels:
                 continue
             line = dict(color=MODEL_COLOURS[m % len(MODEL_COLOURS)], dash=CHANNEL_DASH[c % len(CHANNEL_DASH)])
-            figure.add_trace(go.Scatter(
-                x=time_s, y=clip.values[:, clip.channels.index(name)], mode="lines",
-                name=f"{model} · {name}", legendgroup=model, line=line,
-            ))  # fmt: skip
+            figure.add_trace(
+                go.Scatter(
+                    x=time_s,
+                    y=clip.values[:, clip.channels.index(name)],
+                    mode="lines",
+                    name=f"{model} · {name}",
+                    legendgroup=model,
+                    line=line,
+                )
+            )
     figure.update_layout(
-        xaxis_title="time (s)", yaxis_title="value", height=360, template="plotly_white",
-        margin=dict(l=40, r=10, t=20, b=40), legend=dict(orientation="h", y=-0.3, groupclick="togglegroup"),
-    )  # fmt: skip
+        xaxis_title="time (s)",
+        yaxis_title="value",
+        height=360,
+        template="plotly_white",
+        margin=dict(l=40, r=10, t=20, b=40),
+        legend=dict(orientation="h", y=-0.3, groupclick="togglegroup"),
+    )
     return figure
 
 
@@ -106,15 +116,27 @@ def build_tab(config: StudioConfig, pool: ModelPool) -> None:
         request = (prompt_text, names or [], int(seed_value or 0), float(seconds))
         return compare_and_render(config, pool, *request, camera_name, rig_name, bool(with_curves), progress)
 
-    run.click(on_run, [prompt, models, seed, duration, camera, rig, curves], [video, status, plot, files],
-              api_visibility="private")  # fmt: skip
+    run.click(
+        on_run,
+        [prompt, models, seed, duration, camera, rig, curves],
+        [video, status, plot, files],
+        api_visibility="private",
+    )
 
 
 @gpu_task()
 def compare_and_render(
-    config: StudioConfig, pool: ModelPool, prompt: str, names: list[str], seed: int, duration_s: float,
-    camera: str, rig_name: str, curves: bool, progress: gr.Progress | None = None,
-) -> tuple[str | None, str, go.Figure | None, list[str]]:  # fmt: skip
+    config: StudioConfig,
+    pool: ModelPool,
+    prompt: str,
+    names: list[str],
+    seed: int,
+    duration_s: float,
+    camera: str,
+    rig_name: str,
+    curves: bool,
+    progress: gr.Progress | None = None,
+) -> tuple[str | None, str, go.Figure | None, list[str]]:
     """Run the selected models, render one side-by-side MP4, write per-model downloads."""
     if not names:
         return None, "Select at least one model.", None, []

@@ -26,9 +26,15 @@ TABLE_COLUMNS = ["id", "prompt", "split", "duration (s)", "keyframes", "prompt c
 TABLE_WIDTHS = ["11%", "43%", "6%", "8%", "8%", "12%", "12%"]  # long prompts wrap instead of hiding the rest
 # Dataset charts in reading order (stems of studio.analysis.build_figures); absent ones stay hidden.
 CHART_STEMS = (
-    "prompt_tsne", "prompt_categories", "clip_tsne", "category_comparison", "dataset_consistency",
-    "keyframe_emotions", "keyframes_per_clip", "clip_durations",
-)  # fmt: skip
+    "prompt_tsne",
+    "prompt_categories",
+    "clip_tsne",
+    "category_comparison",
+    "dataset_consistency",
+    "keyframe_emotions",
+    "keyframes_per_clip",
+    "clip_durations",
+)
 MAX_ITEMS_DEFAULT = 2000  # an interactive look; `python -m studio analyze` does whole datasets
 
 
@@ -47,23 +53,31 @@ def curves_figure(clip: MotionClip, count: int = 8) -> go.Figure:
     time_s = np.arange(clip.n_frames) / clip.fps
     figure = go.Figure()
     for column in busiest_channels(clip, count):
-        figure.add_trace(go.Scatter(x=time_s, y=clip.values[:, column], name=clip.channels[column],
-                                    mode="lines"))  # fmt: skip
+        figure.add_trace(
+            go.Scatter(x=time_s, y=clip.values[:, column], name=clip.channels[column], mode="lines")
+        )
     figure.update_layout(
-        xaxis_title="time (s)", yaxis_title="value", height=380, margin=dict(l=40, r=10, t=30, b=40),
-        legend=dict(orientation="h", y=-0.25), template="plotly_white",
-    )  # fmt: skip
+        xaxis_title="time (s)",
+        yaxis_title="value",
+        height=380,
+        margin=dict(l=40, r=10, t=30, b=40),
+        legend=dict(orientation="h", y=-0.25),
+        template="plotly_white",
+    )
     return figure
 
 
 def summary_markdown(loaded: LoadedClip) -> str:
     clip = loaded.clip
     rows = [
-        ("file", Path(loaded.path).name), ("format", loaded.format),
-        ("space", f"{clip.space} ({clip.n_channels} channels)"), ("fps", f"{clip.fps:g}"),
-        ("frames", str(clip.n_frames)), ("duration", f"{clip.duration_s:.2f} s"),
+        ("file", Path(loaded.path).name),
+        ("format", loaded.format),
+        ("space", f"{clip.space} ({clip.n_channels} channels)"),
+        ("fps", f"{clip.fps:g}"),
+        ("frames", str(clip.n_frames)),
+        ("duration", f"{clip.duration_s:.2f} s"),
         ("dropped rows", str(loaded.dropped_rows)),
-    ]  # fmt: skip
+    ]
     table = "| property | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
     notes = "".join(f"\n- {w}" for w in loaded.warnings)
     return table + (f"\n\n**Notes**{notes}" if notes else "")
@@ -137,12 +151,17 @@ def dataset_table(analysis: Any) -> list[list[Any]]:
     rows = []
     for i in range(analysis.n):
         duration = analysis.durations_s[i]
-        rows.append([
-            analysis.ids[i], analysis.prompts[i], analysis.splits[i] or "",
-            round(float(duration), 2) if np.isfinite(duration) else None,
-            int(analysis.n_keyframes[i]) if analysis.n_keyframes[i] >= 0 else None,
-            category(analysis.prompt_scores, i), category(analysis.clip_scores, i),
-        ])  # fmt: skip
+        rows.append(
+            [
+                analysis.ids[i],
+                analysis.prompts[i],
+                analysis.splits[i] or "",
+                round(float(duration), 2) if np.isfinite(duration) else None,
+                int(analysis.n_keyframes[i]) if analysis.n_keyframes[i] >= 0 else None,
+                category(analysis.prompt_scores, i),
+                category(analysis.clip_scores, i),
+            ]
+        )
     return rows
 
 
@@ -154,8 +173,10 @@ def analysis_markdown(analysis: Any) -> str:
         f"map: {analysis.projection}; categoriser: {analysis.categoriser.get('name')}.",
     ]
     for accuracy in analysis.accuracy:
-        lines.append(f"- categoriser accuracy against `{accuracy.against}` ({accuracy.split} split): "
-                     f"{100 * accuracy.accuracy:.1f}% of {accuracy.n} prompts")  # fmt: skip
+        lines.append(
+            f"- categoriser accuracy against `{accuracy.against}` ({accuracy.split} split): "
+            f"{100 * accuracy.accuracy:.1f}% of {accuracy.n} prompts"
+        )
     lines += [f"- {w}" for w in analysis.warnings]
     return "\n".join(lines)
 
@@ -232,15 +253,31 @@ def build_tab(config: StudioConfig) -> None:
         choices = dataset_choices(config)
         with gr.Row():
             folder = gr.Dropdown(
-                choices, value=choices[0] if choices else None, allow_custom_value=True, scale=3,
-                label="Dataset folder", info="holds prompts.csv, clips/, splits/; inside the data folders",
-            )  # fmt: skip
-            max_items = gr.Number(MAX_ITEMS_DEFAULT, precision=0, minimum=10, maximum=50_000,
-                                  label="Items to analyse (a seeded sample)", scale=1)  # fmt: skip
+                choices,
+                value=choices[0] if choices else None,
+                allow_custom_value=True,
+                scale=3,
+                label="Dataset folder",
+                info="holds prompts.csv, clips/, splits/; inside the data folders",
+            )
+            max_items = gr.Number(
+                MAX_ITEMS_DEFAULT,
+                precision=0,
+                minimum=10,
+                maximum=50_000,
+                label="Items to analyse (a seeded sample)",
+                scale=1,
+            )
             open_button = gr.Button("Open", variant="primary", scale=1)
         status = gr.Markdown()
-        table = gr.Dataframe(headers=TABLE_COLUMNS, interactive=False, wrap=True, max_height=360,
-                             column_widths=TABLE_WIDTHS, label="Clips (click a row to watch it)")  # fmt: skip
+        table = gr.Dataframe(
+            headers=TABLE_COLUMNS,
+            interactive=False,
+            wrap=True,
+            max_height=360,
+            column_widths=TABLE_WIDTHS,
+            label="Clips (click a row to watch it)",
+        )
         with gr.Row():
             with gr.Column(scale=1):
                 camera = gr.Radio(["front", "three-quarter"], value="front", label="Camera")
@@ -253,8 +290,12 @@ def build_tab(config: StudioConfig) -> None:
             plots.append(gr.Plot(label=stem.replace("_", " ")))
 
         def on_open(text, limit, progress=gr.Progress()):  # Gradio injects progress through this default
-            return open_dataset(config, text, int(limit or MAX_ITEMS_DEFAULT),
-                                progress=lambda message: progress(None, desc=message))  # fmt: skip
+            return open_dataset(
+                config,
+                text,
+                int(limit or MAX_ITEMS_DEFAULT),
+                progress=lambda message: progress(None, desc=message),
+            )
 
         open_button.click(on_open, [folder, max_items], [status, table, *plots], api_visibility="private")
 
@@ -273,5 +314,6 @@ def build_tab(config: StudioConfig) -> None:
                 summary = gr.Markdown()
             with gr.Column(scale=2):
                 plot = gr.Plot(label="Busiest channels")
-        upload.change(lambda p: inspect_file(p, config.max_frames), upload, [summary, plot],
-                      api_visibility="private")  # fmt: skip
+        upload.change(
+            lambda p: inspect_file(p, config.max_frames), upload, [summary, plot], api_visibility="private"
+        )

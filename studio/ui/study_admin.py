@@ -204,9 +204,12 @@ def progress_view(
 
     record = get_study(store, study_id)
     report = analyse(
-        record.definition, store.export_answers(record), store.participant_summaries(record),
-        store.rejection_counts(record), n_bootstrap=0,
-    )  # fmt: skip
+        record.definition,
+        store.export_answers(record),
+        store.participant_summaries(record),
+        store.rejection_counts(record),
+        n_bootstrap=0,
+    )
     failed = sum(p["checks_failed"] > 0 for p in report.participants)
     summary = (
         study_summary(config, store, study_id)
@@ -330,10 +333,13 @@ def build_admin(config: StudioConfig, store: StudyStore, *, pool: ModelPool | No
             with gr.Tab("Results", id="results"):
                 with gr.Row():
                     reduction = gr.Radio(
-                        [("rank as category per (prompt, model)", "rank_as_category"),
-                         ("top choice per prompt", "top_choice")],
-                        value="rank_as_category", label="Fleiss' kappa reduction to declare (rank studies)",
-                    )  # fmt: skip
+                        [
+                            ("rank as category per (prompt, model)", "rank_as_category"),
+                            ("top choice per prompt", "top_choice"),
+                        ],
+                        value="rank_as_category",
+                        label="Fleiss' kappa reduction to declare (rank studies)",
+                    )
                     n_boot = gr.Number(
                         1000, precision=0, minimum=0, maximum=20000, label="Bootstrap resamples"
                     )
@@ -398,12 +404,21 @@ def build_admin(config: StudioConfig, store: StudyStore, *, pool: ModelPool | No
         refresh.click(shielded(on_refresh, 1), chooser, chooser, **_PRIVATE).then(
             shielded(on_select, 6), chooser, select_outputs, **_PRIVATE
         )
-        render_btn.click(shielded(on_render, 2), [chooser, size, rig], [render_md, summary_md],
-                         concurrency_limit=1, **_PRIVATE)  # fmt: skip
+        render_btn.click(
+            shielded(on_render, 2),
+            [chooser, size, rig],
+            [render_md, summary_md],
+            concurrency_limit=1,
+            **_PRIVATE,
+        )
         progress_btn.click(shielded(on_progress, 5), chooser, progress_outputs, **_PRIVATE)
         timer.tick(shielded(on_progress, 5), chooser, progress_outputs, **_PRIVATE)
         auto.change(lambda on: gr.Timer(active=bool(on)), auto, timer, **_PRIVATE)
-        results_btn.click(shielded(on_results, 5), [chooser, reduction, n_boot],
-                          [heatmap, bars, stats_df, bt_df, report_md], **_PRIVATE)  # fmt: skip
+        results_btn.click(
+            shielded(on_results, 5),
+            [chooser, reduction, n_boot],
+            [heatmap, bars, stats_df, bt_df, report_md],
+            **_PRIVATE,
+        )
         export_btn.click(shielded(on_export, 1), [chooser, reduction], downloads, **_PRIVATE)
     return admin

@@ -139,9 +139,18 @@ def build_study_page(service: StudyService | None, unavailable: str | None = Non
 
         boxes = [loading_box, error_box, consent_box, instructions_box, trial_box, done_box]
         trial_outputs = [
-            progress_md, prompt_md, question_md, hint_md, choice, submit_btn, message_md, current,
-            *columns, *videos, *ranks,
-        ]  # fmt: skip
+            progress_md,
+            prompt_md,
+            question_md,
+            hint_md,
+            choice,
+            submit_btn,
+            message_md,
+            current,
+            *columns,
+            *videos,
+            *ranks,
+        ]
         everything = [*boxes, error_md, consent_md, instructions_md, done_md, token, *trial_outputs]
 
         def show(box: gr.Column) -> dict[Any, Any]:
@@ -160,16 +169,18 @@ def build_study_page(service: StudyService | None, unavailable: str | None = Non
             played.forget(tok, trial.trial_id)
             k = len(trial.clips)
             out = show(trial_box)
-            out.update({
-                token: tok,
-                current: {"trial_id": trial.trial_id, "k": k, "type": trial.trial_type},
-                progress_md: f"Screen {trial.number} of {trial.total}",
-                prompt_md: trial.prompt,
-                question_md: f"**{trial.question}**",
-                hint_md: UNLOCK_HINT,
-                message_md: message,
-                submit_btn: gr.update(interactive=False),
-            })  # fmt: skip
+            out.update(
+                {
+                    token: tok,
+                    current: {"trial_id": trial.trial_id, "k": k, "type": trial.trial_type},
+                    progress_md: f"Screen {trial.number} of {trial.total}",
+                    prompt_md: trial.prompt,
+                    question_md: f"**{trial.question}**",
+                    hint_md: UNLOCK_HINT,
+                    message_md: message,
+                    submit_btn: gr.update(interactive=False),
+                }
+            )
             for i in range(SLOTS):
                 clip = trial.clips[i] if i < k else None
                 out[columns[i]] = _panel(clip is not None)
@@ -178,15 +189,19 @@ def build_study_page(service: StudyService | None, unavailable: str | None = Non
                 )
                 rank_visible = trial.trial_type == "rank" and clip is not None
                 out[ranks[i]] = gr.update(
-                    visible=rank_visible, interactive=False, value=None,
+                    visible=rank_visible,
+                    interactive=False,
+                    value=None,
                     choices=[value for value, _ in trial.options] if rank_visible else [],
                     label=f"Rank of {clip.label}" if clip else "",
-                )  # fmt: skip
+                )
             two_clip = trial.trial_type != "rank"
             out[choice] = gr.update(
-                visible=two_clip, interactive=False, value=None,
+                visible=two_clip,
+                interactive=False,
+                value=None,
                 choices=[(label, value) for value, label in trial.options] if two_clip else [],
-            )  # fmt: skip
+            )
             return out
 
         def finish(view: SessionView) -> dict[Any, Any]:

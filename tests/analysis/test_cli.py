@@ -21,8 +21,16 @@ def test_analyze_writes_every_chart_and_the_model_table(tiny_dataset, tmp_path, 
     assert f"for {len(ROWS)} items" in printed.out and "emotion-label" in printed.out
     summary = json.loads((out / "summary.json").read_text())
     stems = {f[:-5] for f in summary["files"] if f.endswith(".html")} - {"index"}
-    assert {"prompt_tsne", "prompt_categories", "clip_tsne", "keyframe_emotions", "keyframes_per_clip",
-            "clip_durations", "model_consistency", "model_emotion-label_confusion"} <= stems  # fmt: skip
+    assert {
+        "prompt_tsne",
+        "prompt_categories",
+        "clip_tsne",
+        "keyframe_emotions",
+        "keyframes_per_clip",
+        "clip_durations",
+        "model_consistency",
+        "model_emotion-label_confusion",
+    } <= stems
     assert [row["name"] for row in summary["consistency_table"]][1] == "emotion-label"
     assert summary["consistency_table"][1]["n"] == 3
     assert any(p.name.startswith("emb-") for p in (tmp_path / "cache").iterdir())

@@ -90,9 +90,14 @@ def test_round_scores_sum_to_one():
 
 def test_emotion_labels_agree_with_the_text(sample):
     """Single emotion-phrase items: the clip's FACS scores peak on the emotion the text names."""
-    checked = [item for item in sample if item.labels["composition"] == "single"
-               and ACTION_INDEX[item.plan.words[0].action].category == "emotion"
-               and item.labels["emotion"] in facs.EMOTIONS and item.plan.words[0].level != "low"]  # fmt: skip
+    checked = [
+        item
+        for item in sample
+        if item.labels["composition"] == "single"
+        and ACTION_INDEX[item.plan.words[0].action].category == "emotion"
+        and item.labels["emotion"] in facs.EMOTIONS
+        and item.plan.words[0].level != "low"
+    ]
     assert len(checked) >= 40
     hits = sum(facs.EMOTIONS[int(np.argmax(item.scores))] == item.labels["emotion"] for item in checked)
     assert hits / len(checked) >= 0.75

@@ -51,8 +51,16 @@ def test_every_phrase_inflects_cleanly():
 
 
 def _fill(pattern: str) -> str:
-    slots = {"S": "A person", "s": "a person", "o": "her", "P": "she", "ctx": "as if x", "Ctx": "As if x",
-             "parts": "brows raised", "Parts": "Brows raised"}  # fmt: skip
+    slots = {
+        "S": "A person",
+        "s": "a person",
+        "o": "her",
+        "P": "she",
+        "ctx": "as if x",
+        "Ctx": "As if x",
+        "parts": "brows raised",
+        "Parts": "Brows raised",
+    }
     for slot in "ABC":
         slots.update({slot: "smiles", f"{slot}_ing": "smiling", f"{slot}_base": "smile"})
     return pattern.format(**slots)

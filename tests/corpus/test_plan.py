@@ -105,9 +105,11 @@ def test_paraphrases_keep_the_motion(performers):
             for (action, phrase_index), step in zip(wording.phrasings, plan.words, strict=True):
                 assert action == step.action
                 phrase = ACTION_INDEX[action].phrases[phrase_index]
-                said = {verb_form(phrase, form).replace("{poss}", poss)
-                        for form in ("3s", "base", "ing") for poss in ("his", "her", "their",
-                            "your")}  # fmt: skip
+                said = {
+                    verb_form(phrase, form).replace("{poss}", poss)
+                    for form in ("3s", "base", "ing")
+                    for poss in ("his", "her", "their", "your")
+                }
                 assert any(s.lower() in wording.prompt.lower() for s in said), (phrase, wording.prompt)
         clip = render_plan(plan, SEED, performers)
         np.testing.assert_array_equal(clip, render_plan(plan, SEED, performers))

@@ -67,11 +67,17 @@ def test_blinks_every_two_to_six_seconds():
 def test_eye_shapes_follow_eye_rotations():
     values = render([], 6.0, make_performers(2)[3], np.random.default_rng(0))
     yaw = values[:, I["leftEyeYaw"]]
-    np.testing.assert_allclose(yaw, facs.EYE_YAW_PER_LOOK * (values[:, I["eyeLookInLeft"]]
-                               - values[:, I["eyeLookOutLeft"]]), atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        yaw,
+        facs.EYE_YAW_PER_LOOK * (values[:, I["eyeLookInLeft"]] - values[:, I["eyeLookOutLeft"]]),
+        atol=1e-5,
+    )
     pitch = values[:, I["rightEyePitch"]]
-    np.testing.assert_allclose(pitch, -facs.EYE_PITCH_PER_LOOK * (values[:, I["eyeLookUpRight"]]
-                               - values[:, I["eyeLookDownRight"]]), atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        pitch,
+        -facs.EYE_PITCH_PER_LOOK * (values[:, I["eyeLookUpRight"]] - values[:, I["eyeLookDownRight"]]),
+        atol=1e-5,
+    )
 
 
 def test_a_stare_suppresses_blinks():

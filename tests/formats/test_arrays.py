@@ -130,8 +130,13 @@ def test_oversized_array_is_refused_from_its_header(tmp_path, monkeypatch):
 
 
 def studio_npz(path, **changes):
-    arrays = {"values": np.zeros((3, 61), np.float32), "fps": np.float64(30), "space": np.str_("arkit"),
-              "channels": np.array(ARKIT_CHANNELS), "meta_json": np.str_("{}")}  # fmt: skip
+    arrays = {
+        "values": np.zeros((3, 61), np.float32),
+        "fps": np.float64(30),
+        "space": np.str_("arkit"),
+        "channels": np.array(ARKIT_CHANNELS),
+        "meta_json": np.str_("{}"),
+    }
     np.savez(path, **{**arrays, **changes})
     return path
 

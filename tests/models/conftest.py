@@ -88,8 +88,16 @@ def _trained(family: str, prompt: str) -> Callable[[Path], tuple[ExpressionModel
 
 
 # -- express4d: a tiny random-weight MDM with Express4D's key layout, and a tiny random CLIP --
-TINY_MDM = {"njoints": 61, "nfeats": 1, "latent_dim": 32, "ff_size": 64, "num_layers": 2, "num_heads": 4,
-            "activation": "gelu", "clip_dim": 16}  # fmt: skip
+TINY_MDM = {
+    "njoints": 61,
+    "nfeats": 1,
+    "latent_dim": 32,
+    "ff_size": 64,
+    "num_layers": 2,
+    "num_heads": 4,
+    "activation": "gelu",
+    "clip_dim": 16,
+}
 
 
 def tiny_clip_dir(basetemp: Path) -> Path:
@@ -105,10 +113,18 @@ def tiny_clip_dir(basetemp: Path) -> Path:
     chars = sorted(ByteLevel.alphabet())
     vocab = {token: i for i, token in enumerate(chars + [c + "</w>" for c in chars])}
     vocab["<|startoftext|>"], vocab["<|endoftext|>"] = len(vocab), len(vocab) + 1
-    config = CLIPTextConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                            num_attention_heads=2, max_position_embeddings=77, projection_dim=16,
-                            bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
-                            pad_token_id=vocab["<|endoftext|>"])  # fmt: skip
+    config = CLIPTextConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        max_position_embeddings=77,
+        projection_dim=16,
+        bos_token_id=vocab["<|startoftext|>"],
+        eos_token_id=vocab["<|endoftext|>"],
+        pad_token_id=vocab["<|endoftext|>"],
+    )
     torch.manual_seed(0)
     CLIPTextModelWithProjection(config).save_pretrained(folder)
     CLIPTokenizer(vocab=vocab, merges=[]).save_pretrained(folder)
@@ -125,8 +141,9 @@ def tiny_mdm_state(seed: int = 0, **sizes: int) -> dict:
     return MDM(MDMConfig(**{**TINY_MDM, **sizes})).state_dict()
 
 
-def write_tiny_express4d(path: Path, *, state: dict | None = None, mean=None, std=None,
-                         config: dict | None = None) -> str:  # fmt: skip
+def write_tiny_express4d(
+    path: Path, *, state: dict | None = None, mean=None, std=None, config: dict | None = None
+) -> str:
     """Write a tiny express4d checkpoint (safetensors, dataset stats embedded); returns its SHA-256."""
     from studio.formats.checkpoints import write_checkpoint
 
@@ -187,8 +204,9 @@ def shipped_model(family: str) -> ExpressionModel:
 
     checkpoint = ASSETS / "models" / f"{family}.safetensors"
     entries = yaml.safe_load((ASSETS / "models.yaml").read_text()).get("models") or []
-    sha256 = next((e.get("sha256") for e in entries if e.get("checkpoint") == f"models/{family}.safetensors"),
-                  None)  # fmt: skip
+    sha256 = next(
+        (e.get("sha256") for e in entries if e.get("checkpoint") == f"models/{family}.safetensors"), None
+    )
     return load_model(ModelSpec(family, family, "arkit", checkpoint=checkpoint, sha256=sha256))
 
 

@@ -25,8 +25,21 @@ def test_models_list_shows_each_model_and_why_one_failed(tmp_path, results_folde
 def test_generate_writes_the_clip(tmp_path, results_folder, capsys):
     config = write_config(tmp_path, results_folder)
     out = tmp_path / "out.npz"
-    code = main(["generate", "--config", str(config), "--model", "stored", "--prompt", STORED_PROMPTS[0],
-                 "--seed", "1", "-o", str(out)])  # fmt: skip
+    code = main(
+        [
+            "generate",
+            "--config",
+            str(config),
+            "--model",
+            "stored",
+            "--prompt",
+            STORED_PROMPTS[0],
+            "--seed",
+            "1",
+            "-o",
+            str(out),
+        ]
+    )
     assert code == 0 and read_clip(out).clip.n_frames == 60
     code = main(
         ["generate", "--config", str(config), "--model", "stored", "--prompt", "nope", "-o", str(out)]
@@ -86,8 +99,21 @@ def test_compare_renders_flame_results_on_the_configured_flame_head(tmp_path, mo
     config.write_text(f"models:\n  - {{name: flame-out, family: results, space: flame, path: {flame}}}\n")
 
     def render(out):
-        args = ["compare", "--config", str(config), "--models", "flame-out", "--prompt", STORED_PROMPTS[0],
-                "--duration", "2", "--size", "128", "-o", str(out)]  # fmt: skip
+        args = [
+            "compare",
+            "--config",
+            str(config),
+            "--models",
+            "flame-out",
+            "--prompt",
+            STORED_PROMPTS[0],
+            "--duration",
+            "2",
+            "--size",
+            "128",
+            "-o",
+            str(out),
+        ]
         code = main(args)
         if code == 2 and "OpenGL" in capsys.readouterr().err:
             pytest.skip("no offscreen OpenGL here")
@@ -123,8 +149,12 @@ def test_run_comparison_keeps_any_model_failure_in_its_generation(results_folder
     from studio.models import ModelSpec, load_model
 
     good = load_model(ModelSpec("stored", "results", "arkit", path=results_folder))
-    models = [_Fails("keyerror", KeyError("weights")), good, _Fails("memory", MemoryError()),
-              _Fails("runtime", RuntimeError("CUDA error\nwith a second line"))]  # fmt: skip
+    models = [
+        _Fails("keyerror", KeyError("weights")),
+        good,
+        _Fails("memory", MemoryError()),
+        _Fails("runtime", RuntimeError("CUDA error\nwith a second line")),
+    ]
     comparison = run_comparison(models, STORED_PROMPTS[0], seed=0, duration_s=2)
     by_name = {g.model: g for g in comparison.generations}
     assert by_name["stored"].clip is not None
@@ -134,14 +164,26 @@ def test_run_comparison_keeps_any_model_failure_in_its_generation(results_folder
     assert comparison.panel(by_name["runtime"])[1] == "runtime · error"
 
 
-def test_generate_and_list_report_an_unexpected_failure_in_one_line(tmp_path, results_folder, capsys,
-                                                                    monkeypatch):  # fmt: skip
+def test_generate_and_list_report_an_unexpected_failure_in_one_line(
+    tmp_path, results_folder, capsys, monkeypatch
+):
     from studio.models.results import ResultsFolderModel
 
     config = write_config(tmp_path, results_folder)
     monkeypatch.setattr(ResultsFolderModel, "generate", lambda *a, **k: {}["missing"])
-    code = main(["generate", "--config", str(config), "--model", "stored", "--prompt", STORED_PROMPTS[0],
-                 "-o", str(tmp_path / "o.npz")])  # fmt: skip
+    code = main(
+        [
+            "generate",
+            "--config",
+            str(config),
+            "--model",
+            "stored",
+            "--prompt",
+            STORED_PROMPTS[0],
+            "-o",
+            str(tmp_path / "o.npz"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err == "error: stored: unexpected error: KeyError: 'missing'\n"
 
@@ -168,7 +210,18 @@ def test_generate_refuses_a_format_the_clip_cannot_take_in_one_line(tmp_path, ca
     (folder / "manifest.csv").write_text("prompt,seed,file\njoy,0,a.npy\n")
     config = tmp_path / "models.yaml"
     config.write_text(f"models:\n  - {{name: flame-out, family: results, space: flame, path: {folder}}}\n")
-    code = main(["generate", "--config", str(config), "--model", "flame-out", "--prompt", "joy",
-                 "-o", str(tmp_path / "out.csv")])  # fmt: skip
+    code = main(
+        [
+            "generate",
+            "--config",
+            str(config),
+            "--model",
+            "flame-out",
+            "--prompt",
+            "joy",
+            "-o",
+            str(tmp_path / "out.csv"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "only ARKit clips can be written as Live Link CSV" in err

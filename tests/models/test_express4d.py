@@ -14,13 +14,22 @@ from tests.models.conftest import TINY_MDM, tiny_mdm_state, write_tiny_express4d
 
 # Parameter names of MDM's model/mdm.py (Tevet et al.) that Express4D checkpoints carry.
 MDM_KEYS = [
-    "input_process.poseEmbedding.weight", "input_process.poseEmbedding.bias", "sequence_pos_encoder.pe",
-    "embed_timestep.sequence_pos_encoder.pe", "embed_timestep.time_embed.0.weight",
-    "embed_timestep.time_embed.2.bias", "seqTransEncoder.layers.0.self_attn.in_proj_weight",
-    "seqTransEncoder.layers.0.self_attn.out_proj.weight", "seqTransEncoder.layers.1.linear1.weight",
-    "seqTransEncoder.layers.1.linear2.bias", "seqTransEncoder.layers.1.norm2.weight", "embed_text.weight",
-    "embed_text.bias", "output_process.poseFinal.weight", "output_process.poseFinal.bias",
-]  # fmt: skip
+    "input_process.poseEmbedding.weight",
+    "input_process.poseEmbedding.bias",
+    "sequence_pos_encoder.pe",
+    "embed_timestep.sequence_pos_encoder.pe",
+    "embed_timestep.time_embed.0.weight",
+    "embed_timestep.time_embed.2.bias",
+    "seqTransEncoder.layers.0.self_attn.in_proj_weight",
+    "seqTransEncoder.layers.0.self_attn.out_proj.weight",
+    "seqTransEncoder.layers.1.linear1.weight",
+    "seqTransEncoder.layers.1.linear2.bias",
+    "seqTransEncoder.layers.1.norm2.weight",
+    "embed_text.weight",
+    "embed_text.bias",
+    "output_process.poseFinal.weight",
+    "output_process.poseFinal.bias",
+]
 
 
 def load(path, sha, clip_dir, **options):
@@ -98,8 +107,9 @@ def test_longer_than_196_frames_holds_the_last_pose_with_a_notice(tmp_path, clip
 def test_defaults_are_mdms_and_fewer_steps_are_selectable(tmp_path, clip_dir):
     path = tmp_path / "m.safetensors"
     sha = write_tiny_express4d(path)
-    default = load_model(ModelSpec("e4d", "express4d", "arkit", path, sha, "cpu",
-                                   options={"clip_path": str(clip_dir)}))  # fmt: skip
+    default = load_model(
+        ModelSpec("e4d", "express4d", "arkit", path, sha, "cpu", options={"clip_path": str(clip_dir)})
+    )
     assert (default.steps, default.guidance_scale, default.sampler) == (1000, 2.5, "ddpm")
     np.testing.assert_allclose(default._alpha_bar.numpy(), noise_schedule("cosine", 1000), rtol=1e-6)
     full = run_model(default, "A person smiles", seed=1, duration_s=1.0)  # all 1000 ancestral steps
@@ -169,7 +179,10 @@ def test_runs_on_cuda_when_present(tmp_path, clip_dir):
         pytest.skip("no CUDA device here")
     path = tmp_path / "m.safetensors"
     sha = write_tiny_express4d(path)
-    model = load_model(ModelSpec("e4d", "express4d", "arkit", path, sha, "auto",
-                                 options={"clip_path": str(clip_dir), "steps": 4}))  # fmt: skip
+    model = load_model(
+        ModelSpec(
+            "e4d", "express4d", "arkit", path, sha, "auto", options={"clip_path": str(clip_dir), "steps": 4}
+        )
+    )
     assert model.device == "cuda"
     assert run_model(model, "A person smiles", seed=0, duration_s=1.0).clip.n_frames == 30

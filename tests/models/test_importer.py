@@ -103,13 +103,35 @@ def test_express4d_import_checks_the_layout_and_embeds_the_stats(tmp_path, clip_
     source = tmp_path / "run" / "model000200000.pt"
     source.parent.mkdir()
     torch.save({"model": state, "opt": {"lr": 1e-4}}, source)
-    (source.parent / "args.json").write_text(json.dumps(
-        {"arch": "trans_enc", "noise_schedule": "linear", "diffusion_steps": 100, "guidance_param": 3.0,
-         "dataset": "express4d", "save_dir": "/somewhere"}))  # fmt: skip
+    (source.parent / "args.json").write_text(
+        json.dumps(
+            {
+                "arch": "trans_enc",
+                "noise_schedule": "linear",
+                "diffusion_steps": 100,
+                "guidance_param": 3.0,
+                "dataset": "express4d",
+                "save_dir": "/somewhere",
+            }
+        )
+    )
     np.save(tmp_path / "mean.npy", np.full(61, 0.25, np.float32))
     np.save(tmp_path / "std.npy", np.full(61, 0.05, np.float32))
-    code = main(["models", "import", str(source), "--out", str(tmp_path / "out"), "--family", "express4d",
-                 "--mean", str(tmp_path / "mean.npy"), "--std", str(tmp_path / "std.npy")])  # fmt: skip
+    code = main(
+        [
+            "models",
+            "import",
+            str(source),
+            "--out",
+            str(tmp_path / "out"),
+            "--family",
+            "express4d",
+            "--mean",
+            str(tmp_path / "mean.npy"),
+            "--std",
+            str(tmp_path / "std.npy"),
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0 and "dropped 1 clip_model.*" in printed and "read args.json" in printed
     out = tmp_path / "out" / "model000200000.safetensors"
@@ -122,8 +144,11 @@ def test_express4d_import_checks_the_layout_and_embeds_the_stats(tmp_path, clip_
     assert config["diffusion"] == {"steps": 100, "schedule": "linear"}
     assert config["sampling"]["guidance_scale"] == 3.0 and "save_dir" not in config["mdm_args"]
     sha = re.search(r"sha256: ([0-9a-f]{64})", printed).group(1)
-    model = load_model(ModelSpec("e4d", "express4d", "arkit", out, sha, "cpu",
-                                 options={"clip_path": str(clip_dir), "steps": 5}))  # fmt: skip
+    model = load_model(
+        ModelSpec(
+            "e4d", "express4d", "arkit", out, sha, "cpu", options={"clip_path": str(clip_dir), "steps": 5}
+        )
+    )
     assert model.mean[0] == pytest.approx(0.25) and model.steps == 5
     assert run_model(model, "A person smiles", seed=0, duration_s=1.0).clip.n_frames == 30
 
@@ -200,8 +225,10 @@ def test_every_unsafe_global_is_listed_once_from_the_opcodes(tmp_path):
     from studio.models.importer import unsafe_globals
 
     source = tmp_path / "many.pt"
-    torch.save({"w": torch.ones(1), "a": argparse.Namespace(x=1), "b": argparse.Namespace(y=2),
-                "c": os.getcwd}, source)  # fmt: skip
+    torch.save(
+        {"w": torch.ones(1), "a": argparse.Namespace(x=1), "b": argparse.Namespace(y=2), "c": os.getcwd},
+        source,
+    )
     assert set(unsafe_globals(source)) == {"argparse.Namespace", f"{os.getcwd.__module__}.getcwd"}
     with pytest.raises(FormatError) as caught:
         import_checkpoint(source, tmp_path / "out")

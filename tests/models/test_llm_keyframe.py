@@ -116,8 +116,13 @@ def test_unreachable_server_is_a_connection_failure(fake_llm):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    model = load_model(ModelSpec("llm-off", "llm-keyframe", options={
-        "url": f"http://127.0.0.1:{port}/v1", "model": "good", "retries": 0, "timeout_s": 2}))  # fmt: skip
+    model = load_model(
+        ModelSpec(
+            "llm-off",
+            "llm-keyframe",
+            options={"url": f"http://127.0.0.1:{port}/v1", "model": "good", "retries": 0, "timeout_s": 2},
+        )
+    )
     result = run_model(model, "A person smiles", seed=0, duration_s=2.0)
     assert result.clip is None and "connection" in result.error and model.failure_counts == {"connection": 1}
 

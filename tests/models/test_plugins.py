@@ -73,8 +73,12 @@ def site(tmp_path, monkeypatch):
 
 def test_a_broken_plugin_is_listed_with_its_error_and_the_others_load(site, tmp_path, capsys):
     install(site, "lab-models", {"lab-brows": "lab_models:LabModel"}, {"lab_models": GOOD_PLUGIN})
-    install(site, "broken-models", {"lab-broken": "broken_models"},
-            {"broken_models": "raise ImportError('needs CUDA 13, found none')"})  # fmt: skip
+    install(
+        site,
+        "broken-models",
+        {"lab-broken": "broken_models"},
+        {"broken_models": "raise ImportError('needs CUDA 13, found none')"},
+    )
     importlib.invalidate_caches()
     statuses = {s.family: s for s in discover_plugins(refresh=True)}
     assert statuses["lab-brows"].ok and statuses["lab-brows"].distribution == "lab-models"

@@ -97,8 +97,10 @@ def test_every_stored_format_side_by_side(tmp_path):
     np.savez(
         flame / "keys.npz", expression=np.zeros((10, 100)), jaw_pose=np.zeros((10, 3)), fps=np.float64(25)
     )
-    lines = [{"prompt": p, "seed": 0, "file": f} for p, f in
-             (("a", "cteg.npy"), ("b", "emotegpt.npy"), ("c", "keys.npz"))]  # fmt: skip
+    lines = [
+        {"prompt": p, "seed": 0, "file": f}
+        for p, f in (("a", "cteg.npy"), ("b", "emotegpt.npy"), ("c", "keys.npz"))
+    ]
     (flame / "manifest.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
     model = load_model(ModelSpec("flame-out", "results", "flame", path=flame, options={"fps": 20}))
     cteg = run_model(model, "a", seed=0, duration_s=2.5)

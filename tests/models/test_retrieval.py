@@ -46,8 +46,10 @@ def test_fit_duration_stretches_within_bounds_then_crops_or_pads(tiny, seconds):
     assert 0.8 - 1e-9 <= scale <= 1.25 + 1e-9
     played = round(len(source) / tiny.store_fps * scale * 30)
     if played < n_out:  # padded: the played clip sits inside, whole
-        assert np.abs(values[:, ARKIT_INDEX["mouthSmileLeft"]]).max() >= np.abs(
-            source[:, ARKIT_INDEX["mouthSmileLeft"]]).max() - 0.05  # fmt: skip
+        assert (
+            np.abs(values[:, ARKIT_INDEX["mouthSmileLeft"]]).max()
+            >= np.abs(source[:, ARKIT_INDEX["mouthSmileLeft"]]).max() - 0.05
+        )
 
 
 def test_a_crop_keeps_the_head_shake(tiny):

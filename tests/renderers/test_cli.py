@@ -33,14 +33,36 @@ def test_render_follows_the_take_on_the_default_rig(gl, take_path, tmp_path):
 
 def test_render_on_ict_and_side_by_side(gl, ict_rig, take_path, tmp_path):
     out = tmp_path / "ict.mp4"
-    assert main(["render", str(take_path), "-o", str(out), "--rig", "ict", "--size", "96",
-                 "--max-seconds", "1"]) == 0  # fmt: skip
+    assert (
+        main(["render", str(take_path), "-o", str(out), "--rig", "ict", "--size", "96", "--max-seconds", "1"])
+        == 0
+    )
     frames, _ = read_mp4(out)
     assert frames.shape == (30, 96, 96, 3)
     other = take_path.parent / "S88-001.csv"
     both = tmp_path / "both.mp4"
-    assert main(["render", str(take_path), str(other), "-o", str(both), "--size", "96", "--max-seconds", "1",
-                 "--labels", "facial", "S88", "--camera", "three-quarter", "--curves"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "render",
+                str(take_path),
+                str(other),
+                "-o",
+                str(both),
+                "--size",
+                "96",
+                "--max-seconds",
+                "1",
+                "--labels",
+                "facial",
+                "S88",
+                "--camera",
+                "three-quarter",
+                "--curves",
+            ]
+        )
+        == 0
+    )
     frames, _ = read_mp4(both)
     assert frames.shape[0] == 30 and frames.shape[2] == 96 * 2 + 4
 

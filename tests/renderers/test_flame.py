@@ -458,8 +458,14 @@ def attack_results(tmp_path_factory):
         (folder / f"{name}.pkl").write_bytes(data)
         cases.append((name, str(folder / f"{name}.pkl")))
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", _DRIVER, json.dumps(cases)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", _DRIVER, json.dumps(cases)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert not marker.exists(), "a crafted pickle ran code"
     results = json.loads(done.stdout)

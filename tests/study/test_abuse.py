@@ -218,9 +218,12 @@ def test_no_credentialed_cross_origin_request_is_answered(admin, live):
         assert "access-control-allow-origin" not in response.headers, path
     preflight = client.options(
         "/admin/gradio_api/queue/join",
-        headers={"Origin": EVIL_ORIGIN, "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "x-studio-csrf"},
-    )  # fmt: skip
+        headers={
+            "Origin": EVIL_ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-studio-csrf",
+        },
+    )
     assert "access-control-allow-credentials" not in preflight.headers
     assert preflight.headers.get("access-control-allow-origin") not in (EVIL_ORIGIN, "*")
     api = client.post("/study/api/start", json={"study": study.study_id}, headers={"Origin": EVIL_ORIGIN})
@@ -323,9 +326,10 @@ def test_limits_are_shared_by_every_store_on_one_database(db_url):
         assert len(one.participant_summaries(study)) == 5
         # a participant admitted through one store resumes through the other, over the limit
         assert not two.get_or_create_participant(
-            study, ProlificIdentity(f"shared{outcomes.index('admitted'):03d}"),
+            study,
+            ProlificIdentity(f"shared{outcomes.index('admitted'):03d}"),
             admission=Admission("198.51.100.200", limits.wait_s, limits.retention_s),
-        ).created  # fmt: skip
+        ).created
 
         policy = LoginPolicy(backoff_after=3, lockout_after=5, lockout_s=60)
         barrier = threading.Barrier(8)

@@ -84,8 +84,9 @@ def _forgeries(client, study, store):
     theirs, _ = start(client, study, "victim01")
     trial = mine["trial"]
     watch(client, my_headers, trial, store)
-    answered = client.post(f"/study/api/trials/{trial['trial_id']}/answer", json={"ranking": [1, 2, 3]},
-                           headers=my_headers)  # fmt: skip
+    answered = client.post(
+        f"/study/api/trials/{trial['trial_id']}/answer", json={"ranking": [1, 2, 3]}, headers=my_headers
+    )
     assert answered.status_code == 200
     next_id = answered.json()["trial"]["trial_id"]  # not played yet
     url = "/study/api/trials/{}/answer".format
@@ -94,21 +95,40 @@ def _forgeries(client, study, store):
     return [
         ("unknown trial", (url(987654), {"json": {"ranking": [1, 2, 3]}}), 404, "answer.unknown_trial"),
         ("not a trial id", (url("abc"), {"json": {"ranking": [1, 2, 3]}}), 404, "answer.unknown_trial"),
-        ("another participant's trial", (url(theirs["trial"]["trial_id"]), {"json": {"ranking": [1, 2, 3]}}),
-         403, "answer.foreign_trial"),
-        ("replayed answer", (url(trial["trial_id"]), {"json": {"ranking": [3, 2, 1]}}),
-         409, "answer.replayed"),
-        ("answer before playback", (url(next_id), {"json": {"ranking": [1, 2, 3]}}),
-         409, "answer.not_played"),
+        (
+            "another participant's trial",
+            (url(theirs["trial"]["trial_id"]), {"json": {"ranking": [1, 2, 3]}}),
+            403,
+            "answer.foreign_trial",
+        ),
+        (
+            "replayed answer",
+            (url(trial["trial_id"]), {"json": {"ranking": [3, 2, 1]}}),
+            409,
+            "answer.replayed",
+        ),
+        (
+            "answer before playback",
+            (url(next_id), {"json": {"ranking": [1, 2, 3]}}),
+            409,
+            "answer.not_played",
+        ),
         ("oversized answer", (url(next_id), {"content": big}), 413, "answer.oversized"),
         ("oversized request", (url(next_id), {"content": huge}), 413, "answer.oversized"),
         ("not JSON", (url(next_id), {"content": b"ranking=1,2,3"}), 400, "answer.not_json"),
         ("NaN is not JSON", (url(next_id), {"content": b'{"ranking": NaN}'}), 400, "answer.not_json"),
         ("not an answer", (url(next_id), {"json": {"ranking": [1, 1, 1]}}), 422, "answer.invalid_answer"),
         ("malformed event", ("/study/api/events", {"content": b"[1, 2"}), 422, "event.invalid_event"),
-        ("event on another's trial", ("/study/api/events", {"json": {"kind": "ended", "clip": 0,
-         "trial_id": theirs["trial"]["trial_id"]}}), 403, "event.foreign_trial"),
-    ], my_headers  # fmt: skip
+        (
+            "event on another's trial",
+            (
+                "/study/api/events",
+                {"json": {"kind": "ended", "clip": 0, "trial_id": theirs["trial"]["trial_id"]}},
+            ),
+            403,
+            "event.foreign_trial",
+        ),
+    ], my_headers
 
 
 def test_forged_and_malformed_submissions_are_refused_counted_and_change_nothing(live, store):

@@ -88,14 +88,20 @@ def test_mistakes_are_one_line_with_exit_code_2(env, capsys, monkeypatch):
 def _config(root: Path) -> dict:
     every = [*PROMPTS, CHECK_PROMPT, DECOY_PROMPT]
     return {
-        "name": "cli study", "trial_type": "pairwise", "seed": 9, "prompts": PROMPTS,
-        "models": [{"name": "alpha", "results": str(results_folder(root / "alpha", 1, every))},
-                   {"name": "beta", "results": str(results_folder(root / "beta", 2, every))}],
+        "name": "cli study",
+        "trial_type": "pairwise",
+        "seed": 9,
+        "prompts": PROMPTS,
+        "models": [
+            {"name": "alpha", "results": str(results_folder(root / "alpha", 1, every))},
+            {"name": "beta", "results": str(results_folder(root / "beta", 2, every))},
+        ],
         "stimulus": {"duration_s": 0.5, "fps": 10},
-        "attention_checks": [{"kind": "contradiction", "prompt": CHECK_PROMPT, "decoy_prompt": DECOY_PROMPT,
-                              "model": "beta"}],
+        "attention_checks": [
+            {"kind": "contradiction", "prompt": CHECK_PROMPT, "decoy_prompt": DECOY_PROMPT, "model": "beta"}
+        ],
         "exclusion": {"failed_attention_checks_at_least": 1},
-    }  # fmt: skip
+    }
 
 
 def _write(path: Path, config: dict) -> Path:
@@ -142,9 +148,13 @@ def test_status_report_and_export_of_a_simulated_study(env, capsys):
     code, out, _ = run(capsys, "export", "1", "--out", str(env / "export"))
     assert code == 0
     assert sorted(p.name for p in (env / "export").iterdir()) == [
-        "answers.csv", "answers.parquet", "codebook.json", "codebook.md", "participants.csv",
+        "answers.csv",
+        "answers.parquet",
+        "codebook.json",
+        "codebook.md",
+        "participants.csv",
         "participants.parquet",
-    ]  # fmt: skip
+    ]
 
 
 def test_an_all_digit_hash_prefix_names_the_study():

@@ -180,13 +180,16 @@ def instruction(**fields: str) -> dict[str, object]:
         (instruction(text="Pick {side} or {other}"), "attention_checks[0].text", "only use the placeholder"),
         (instruction(side="up"), "attention_checks[0].side", "left, right or alternate"),
         ({"attention_checks": [{"kind": "quiz"}]}, "attention_checks[0].kind", "contradiction or instr"),
-        ({"exclusion": {"failed_attention_checks_at_least": 1}}, "exclusion.failed_attention_checks_at_least",
-         "only 0 attention checks"),
+        (
+            {"exclusion": {"failed_attention_checks_at_least": 1}},
+            "exclusion.failed_attention_checks_at_least",
+            "only 0 attention checks",
+        ),
         ({"prompts": ["only one"], "prompt_mismatch_control": {}}, "prompt_mismatch_control", "two prompts"),
         ({"completion_code": "has space"}, "completion_code", "Prolific"),
         ({"format": 2}, "format", "format 1"),
     ],
-)  # fmt: skip
+)
 def test_bad_configs_give_located_errors(change, where, message):
     with pytest.raises(DefinitionError) as caught:
         parse_definition(config(**change), source="study.yaml")
@@ -271,11 +274,17 @@ def test_coverage_and_latin_square_position_balance(params):
     trial_type, n_prompts, n_models, raters, seed, data = params
     n_items = n_prompts * (1 if trial_type == "rank" else n_models * (n_models - 1) // 2)
     per = data.draw(st.integers(1, n_items))
-    definition = parse_definition({
-        "name": "property", "trial_type": trial_type, "seed": seed, "raters_per_item": raters,
-        "items_per_participant": per, "prompts": [f"prompt number {i}" for i in range(n_prompts)],
-        "models": [f"m{i}" for i in range(n_models)],
-    })  # fmt: skip
+    definition = parse_definition(
+        {
+            "name": "property",
+            "trial_type": trial_type,
+            "seed": seed,
+            "raters_per_item": raters,
+            "items_per_participant": per,
+            "prompts": [f"prompt number {i}" for i in range(n_prompts)],
+            "models": [f"m{i}" for i in range(n_models)],
+        }
+    )
     needed = definition.participants_needed
     ratings: Counter[str] = Counter()
     positions: dict[tuple[str, str], Counter[int]] = {}
@@ -315,17 +324,27 @@ def test_attention_checks_alternate_sides_and_decoy_positions():
                 assert f"choose the {side} clip" in trial.question
                 sides[side] += 1
     assert decoys == {0: 10, 1: 10} and sides == {"left": 10, "right": 10}
-    rank = parse_definition(config(attention_checks=[
-        {"kind": "contradiction", "prompt": "pure joy", "decoy_prompt": "deep grief", "model": "diffusion"},
-    ]))  # fmt: skip
+    rank = parse_definition(
+        config(
+            attention_checks=[
+                {
+                    "kind": "contradiction",
+                    "prompt": "pure joy",
+                    "decoy_prompt": "deep grief",
+                    "model": "diffusion",
+                },
+            ]
+        )
+    )
     check = next(t for t in participant_trials(rank, 0) if t.kind == "attention")
     assert sorted(c.model for c in check.clips) == ["diffusion", "keyframes", "retrieval"]
     assert check.clips[check.check.position] == ClipRef("diffusion", "deep grief", 0)
 
 
 def test_prompt_mismatch_controls_pair_a_model_with_itself_on_a_wrong_prompt():
-    definition = parse_definition(config(trial_type="pairwise", items_per_participant=3,
-                                         prompt_mismatch_control={"per_participant": 2}))  # fmt: skip
+    definition = parse_definition(
+        config(trial_type="pairwise", items_per_participant=3, prompt_mismatch_control={"per_participant": 2})
+    )
     study_prompts = {p.text for p in definition.prompts}
     matched_positions = Counter()
     for p in range(12):
@@ -414,8 +433,10 @@ def test_answer_outcome_names_models():
     trial = _trial(None)
     assert answer_outcome("pairwise", trial, {"choice": "b"})["preferred_model"] == "m1"
     assert answer_outcome("pairwise", trial, {"choice": "both_bad"}) == {
-        "preferred_model": None, "strength": 0, "ranks": None,
-    }  # fmt: skip
+        "preferred_model": None,
+        "strength": 0,
+        "ranks": None,
+    }
     assert answer_outcome("2afc5", trial, {"choice": "strong_a"})["strength"] == 2
     assert answer_outcome("2afc5", trial, {"choice": "weak_b"}) == {
         "preferred_model": "m1",

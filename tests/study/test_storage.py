@@ -289,9 +289,12 @@ def test_bad_events_are_rejected_and_counted(store: StudyStore, study: StudyReco
     assert caught.value.reason is Rejection.TOO_MANY_EVENTS
     counts = store.rejection_counts(study)
     assert counts == {
-        "event.foreign_trial": 1, "event.unknown_trial": 1, "event.invalid_event": 6,
-        "event.oversized": 1, "event.too_many_events": 1,
-    }  # fmt: skip
+        "event.foreign_trial": 1,
+        "event.unknown_trial": 1,
+        "event.invalid_event": 6,
+        "event.oversized": 1,
+        "event.too_many_events": 1,
+    }
     with Session(store.engine) as session:
         assert session.scalar(text("SELECT count(*) FROM events")) == 3
 
@@ -318,8 +321,10 @@ def test_the_database_itself_enforces_one_answer_and_the_trial_owner(store: Stud
     with pytest.raises(IntegrityError):  # an event on another participant's trial
         insert(EventRow(participant_id=alice, trial_id=bob_trial, kind="ended", clip=0, created_at=now))
     with pytest.raises(IntegrityError), store.engine.begin() as conn:  # a trial moved to another study
-        conn.execute(text("UPDATE trials SET study_id = :s WHERE id = :t"),
-                     {"s": store.create_study(make_definition(seed=3)).id, "t": bob_trial})  # fmt: skip
+        conn.execute(
+            text("UPDATE trials SET study_id = :s WHERE id = :t"),
+            {"s": store.create_study(make_definition(seed=3)).id, "t": bob_trial},
+        )
     assert len(store.export_answers(study)) == 1
 
 
@@ -547,8 +552,14 @@ def test_migrating_an_old_database_keeps_its_data_and_matches_the_models(db_fact
         trial = participant_trials(definition, 0)[0]
         with old.engine.begin() as conn:
             now = storage._now().replace(tzinfo=None)
-            values = {"h": definition.sha256, "j": definition.canonical_json(), "t": now, "i": "f" * 64,
-                      "item": trial.item_id, "spec": json.dumps(trial.to_json())}  # fmt: skip
+            values = {
+                "h": definition.sha256,
+                "j": definition.canonical_json(),
+                "t": now,
+                "i": "f" * 64,
+                "item": trial.item_id,
+                "spec": json.dumps(trial.to_json()),
+            }
             for statement in V1_ROWS:
                 conn.execute(text(statement), values)
     with StudyStore(url, SECRET) as store:  # what the app does at start
@@ -571,8 +582,10 @@ def test_upgrade_refuses_a_newer_or_unversioned_database(db_factory: Callable[[]
     with StudyStore(url, SECRET) as store:
         assert store.upgrade() == HEAD_VERSION  # idempotent
         with store.engine.begin() as conn:
-            conn.execute(text("INSERT INTO schema_versions (version, applied_at) VALUES (99, :t)"),
-                         {"t": storage._now().replace(tzinfo=None)})  # fmt: skip
+            conn.execute(
+                text("INSERT INTO schema_versions (version, applied_at) VALUES (99, :t)"),
+                {"t": storage._now().replace(tzinfo=None)},
+            )
     with pytest.raises(StorageError, match="version 99"):
         StudyStore(url, SECRET)
     unversioned = db_factory()

@@ -16,10 +16,16 @@ from studio.ui.benchmark import leaderboard_view, metric_figure, saved_results
 from tests.ui.conftest import free_port, serving
 
 PROVENANCE = EvaluatorProvenance(
-    checkpoint_sha256="a" * 64, training_data="corpus", training_data_sha256="b" * 64, fps=20.0,
-    max_frames=200, normalisation="z-score", loss="symmetric InfoNCE, tau=0.07", text_encoder="MiniLM",
+    checkpoint_sha256="a" * 64,
+    training_data="corpus",
+    training_data_sha256="b" * 64,
+    fps=20.0,
+    max_frames=200,
+    normalisation="z-score",
+    loss="symmetric InfoNCE, tau=0.07",
+    text_encoder="MiniLM",
     embed_dim=256,
-)  # fmt: skip
+)
 
 
 def results(provenance: EvaluatorProvenance = PROVENANCE) -> BenchmarkResults:
@@ -32,11 +38,16 @@ def results(provenance: EvaluatorProvenance = PROVENANCE) -> BenchmarkResults:
 
     return BenchmarkResults(
         provenance,
-        {"replications": 3, "seed": 0, "r_precision_convention": "humanml3d-code",
-         "r_precision_description": "Euclidean, text→motions", "r_precision_batch_size": 32},
+        {
+            "replications": 3,
+            "seed": 0,
+            "r_precision_convention": "humanml3d-code",
+            "r_precision_description": "Euclidean, text→motions",
+            "r_precision_batch_size": 32,
+        },
         {"name": "corpus", "split": "test", "n_items": 64, "items_sha256": "c" * 64},
         (row("ground-truth", 0.91, 0.03), row("keyframe", 0.78, 0.25), row("emotion-label", 0.14, 0.87)),
-    )  # fmt: skip
+    )
 
 
 def write(results: BenchmarkResults, folder: Path) -> str:
@@ -50,8 +61,11 @@ def test_leaderboard_shows_gt_first_with_provenance_and_a_chart(tmp_path):
     lines = [line for line in board.splitlines() if line.startswith("| ")]
     assert lines[1].startswith("| Ground truth | 0.910 ± 0.010") and "emotion-label" in lines[3]
     assert "a" * 16 in provenance and "Euclidean" in provenance
-    assert metric["value"] == "r_precision_top1" and list(chart.data[0].x) == ["ground truth", "keyframe",
-                                                                              "emotion-label"]  # fmt: skip
+    assert metric["value"] == "r_precision_top1" and list(chart.data[0].x) == [
+        "ground truth",
+        "keyframe",
+        "emotion-label",
+    ]
 
 
 def test_results_of_different_evaluators_are_refused_with_the_reason(tmp_path):

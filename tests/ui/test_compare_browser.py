@@ -26,8 +26,9 @@ def test_compare_runs_every_model_and_shows_one_video(browser, compare_url, scre
     page.get_by_role("button", name="Generate").click()
     page.wait_for_function(
         "old => { const v = document.querySelector('video'); return v && v.src !== old && v.duration > 0; }",
-        arg=src, timeout=90_000,
-    )  # fmt: skip
+        arg=src,
+        timeout=90_000,
+    )
     assert not errors, errors
     page.close()
 

@@ -75,8 +75,9 @@ def test_create_and_watch_a_study(setup):
     record, message = create_study(store, text, "pasted config", ["alpha"])
     assert record is not None and f"study {record.id}" in message and "PROLIFIC_PID" in message
     assert study_choices(store)[0][1] == record.id
-    again, message = create_study(store, json.dumps(json.loads(json.dumps(record.definition.canonical()))),
-                                  "pasted JSON", None)  # fmt: skip
+    again, message = create_study(
+        store, json.dumps(json.loads(json.dumps(record.definition.canonical()))), "pasted JSON", None
+    )
     assert again.id == record.id and "Already stored" in message  # JSON pastes too; frozen by hash
     simulate(store, record, 4, {"alpha": 1.0, "beta": -1.0}, careless=[2], seed=1)
     summary, items, participants, attention, rejections = progress_view(config, store, record.id)

@@ -91,8 +91,15 @@ class EmotionLabelModel:
 
     space = "arkit"
 
-    def __init__(self, name: str, weight: np.ndarray, bias: np.ndarray, prototypes: np.ndarray,
-                 config: dict[str, Any], sha256: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        weight: np.ndarray,
+        bias: np.ndarray,
+        prototypes: np.ndarray,
+        config: dict[str, Any],
+        sha256: str | None = None,
+    ) -> None:
         shapes = (weight.shape, bias.shape, prototypes.shape)
         if shapes != ((facs.N_EMOTIONS, 384), (facs.N_EMOTIONS,), (facs.N_EMOTIONS, N_ARKIT)):
             raise ModelError(
@@ -107,8 +114,10 @@ class EmotionLabelModel:
     def from_spec(cls, spec: ModelSpec) -> EmotionLabelModel:
         ckpt = family_checkpoint(spec, FAMILY)
         try:
-            tensors = [ckpt.tensors[k].astype(np.float32) for k in
-                       ("classifier.weight", "classifier.bias", "prototypes")]  # fmt: skip
+            tensors = [
+                ckpt.tensors[k].astype(np.float32)
+                for k in ("classifier.weight", "classifier.bias", "prototypes")
+            ]
         except KeyError as exc:
             raise ModelError(f"{spec.name}: checkpoint lacks tensor {exc}") from None
         return cls(spec.name, *tensors, config=ckpt.config, sha256=ckpt.sha256)
@@ -129,8 +138,12 @@ class EmotionLabelModel:
         gain = rng.uniform(0.9, 1.1)  # the same canned pose, played a little stronger or weaker
         values += envelope(len(values), rng)[:, None] * (gain * self.prototypes[k])[None, :]
         values[:, :N_SHAPES] = np.clip(values[:, :N_SHAPES], 0.0, 1.0)
-        meta = {"model": self.name, "seed": seed, "emotion": facs.EMOTIONS[k],
-                "emotion_probs": [round(float(p), 4) for p in probs]}  # fmt: skip
+        meta = {
+            "model": self.name,
+            "seed": seed,
+            "emotion": facs.EMOTIONS[k],
+            "emotion_probs": [round(float(p), 4) for p in probs],
+        }
         return MotionClip(values.astype(np.float32), FPS, "arkit", ARKIT_CHANNELS, meta)
 
     @classmethod
@@ -199,11 +212,20 @@ class EmotionLabelModel:
             logits = embed_texts([it.prompt for it in val]) @ weight.T + bias
             accuracy = float(np.mean(logits.argmax(axis=1) == scores(val).argmax(axis=1)))
         config = {
-            "family": FAMILY, "format_version": FORMAT_VERSION, "emotions": list(facs.EMOTIONS),
-            "text_encoder": TEXT_ENCODER, "fps": FPS,
-            "training": {"data": dataset.name, "seed": seed, "quick": quick, "train_items": len(train),
-                         "prototype_clips": dict(zip(facs.EMOTIONS, counts, strict=True)),
-                         "val_items": len(val), "val_top1_accuracy": accuracy},
-        }  # fmt: skip
+            "family": FAMILY,
+            "format_version": FORMAT_VERSION,
+            "emotions": list(facs.EMOTIONS),
+            "text_encoder": TEXT_ENCODER,
+            "fps": FPS,
+            "training": {
+                "data": dataset.name,
+                "seed": seed,
+                "quick": quick,
+                "train_items": len(train),
+                "prototype_clips": dict(zip(facs.EMOTIONS, counts, strict=True)),
+                "val_items": len(val),
+                "val_top1_accuracy": accuracy,
+            },
+        }
         tensors = {"classifier.weight": weight, "classifier.bias": bias, "prototypes": prototypes}
         return write_checkpoint(out, tensors, config)

@@ -92,8 +92,9 @@ class KeyframeModel:
 
     space = "arkit"
 
-    def __init__(self, name: str, tensors: dict[str, np.ndarray], config: dict[str, Any],
-                 sha256: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, name: str, tensors: dict[str, np.ndarray], config: dict[str, Any], sha256: str | None = None
+    ) -> None:
         self.name = name
         self.config = config
         self.checkpoint_sha256 = sha256
@@ -109,8 +110,9 @@ class KeyframeModel:
             raise ModelError(f"{name}: checkpoint lacks tensor {exc}") from None
         if self.layers[0][0].shape[1] != 2 * EMBED_DIM or self.layers[-1][0].shape[0] != N_OUT:
             shape = (self.layers[0][0].shape[1], self.layers[-1][0].shape[0])
-            raise ModelError(f"{name}: regression head maps {shape[0]} -> {shape[1]}, "
-                             f"expected {2 * EMBED_DIM} -> {N_OUT}")  # fmt: skip
+            raise ModelError(
+                f"{name}: regression head maps {shape[0]} -> {shape[1]}, expected {2 * EMBED_DIM} -> {N_OUT}"
+            )
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> KeyframeModel:
@@ -159,13 +161,19 @@ class KeyframeModel:
         values = values[:n].astype(np.float64)
         values += self.oscillation(n, times, osc, rng)
         values[:, :N_SHAPES] = np.clip(values[:, :N_SHAPES], 0.0, 1.0)
-        meta = {"model": self.name, "seed": seed, "keyframes": list(plan.pieces), "script": plan.script,
-                "keyframe_times_s": [round(float(t), 3) for t in times]}  # fmt: skip
+        meta = {
+            "model": self.name,
+            "seed": seed,
+            "keyframes": list(plan.pieces),
+            "script": plan.script,
+            "keyframe_times_s": [round(float(t), 3) for t in times],
+        }
         return MotionClip(values.astype(np.float32), FPS, "arkit", ARKIT_CHANNELS, meta)
 
     @staticmethod
-    def oscillation(n_frames: int, times: np.ndarray, amplitude: np.ndarray,
-                    rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+    def oscillation(
+        n_frames: int, times: np.ndarray, amplitude: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
         """Sinusoids ``(n_frames, 61)`` under a raised-cosine window around each keyframe.
 
         ``amplitude (K, 4)`` are standard deviations, so the sinusoid's peak is ``sqrt(2)`` times
@@ -188,8 +196,16 @@ class KeyframeModel:
         return out
 
     @classmethod
-    def train(cls, data: Path, out: Path, *, seed: int = 0, quick: bool = False, epochs: int | None = None,
-              hidden: int | None = None) -> str:  # fmt: skip
+    def train(
+        cls,
+        data: Path,
+        out: Path,
+        *,
+        seed: int = 0,
+        quick: bool = False,
+        epochs: int | None = None,
+        hidden: int | None = None,
+    ) -> str:
         """Fit the regression head on a dataset folder's keyframe annotations; return the SHA-256.
 
         Every training item contributes one example per annotated keyframe (``keyframes`` JSON
@@ -248,10 +264,14 @@ class KeyframeModel:
 
         torch.manual_seed(seed)
         net = torch.nn.Sequential(
-            torch.nn.Linear(2 * EMBED_DIM, hidden), torch.nn.GELU(approximate="tanh"), torch.nn.Dropout(0.1),
-            torch.nn.Linear(hidden, hidden), torch.nn.GELU(approximate="tanh"), torch.nn.Dropout(0.1),
+            torch.nn.Linear(2 * EMBED_DIM, hidden),
+            torch.nn.GELU(approximate="tanh"),
+            torch.nn.Dropout(0.1),
+            torch.nn.Linear(hidden, hidden),
+            torch.nn.GELU(approximate="tanh"),
+            torch.nn.Dropout(0.1),
             torch.nn.Linear(hidden, N_OUT),
-        )  # fmt: skip
+        )
         xs = torch.from_numpy(x_train)
         ys = torch.from_numpy((y_train - mean) / std)
         batch = 256
@@ -282,18 +302,33 @@ class KeyframeModel:
         if x_val is not None:
             model = cls("train", tensors, {})
             pred = model.predict(x_val)
-            for label, cols in (("blendshapes", slice(0, N_SHAPES)), ("rotations", slice(N_SHAPES, N_ARKIT)),
-                                ("oscillation", slice(N_ARKIT, N_OUT))):  # fmt: skip
+            for label, cols in (
+                ("blendshapes", slice(0, N_SHAPES)),
+                ("rotations", slice(N_SHAPES, N_ARKIT)),
+                ("oscillation", slice(N_ARKIT, N_OUT)),
+            ):
                 err = float(np.mean((pred[:, cols] - y_val[:, cols]) ** 2))
                 base = float(np.mean((mean[cols] - y_val[:, cols]) ** 2))
                 report[f"val_r2_{label}"] = round(1.0 - err / max(base, 1e-12), 4)
         config = {
-            "family": FAMILY, "format_version": FORMAT_VERSION, "text_encoder": TEXT_ENCODER, "fps": FPS,
-            "hidden": hidden, "osc_channels": list(OSC_CHANNELS), "osc_hz": list(OSC_HZ),
-            "training": {"data": dataset.name, "seed": seed, "quick": quick, "epochs": epochs,
-                         "train_items": len(train), "train_keyframes": len(train_pairs),
-                         "val_keyframes": len(val_pairs), **report},
-        }  # fmt: skip
+            "family": FAMILY,
+            "format_version": FORMAT_VERSION,
+            "text_encoder": TEXT_ENCODER,
+            "fps": FPS,
+            "hidden": hidden,
+            "osc_channels": list(OSC_CHANNELS),
+            "osc_hz": list(OSC_HZ),
+            "training": {
+                "data": dataset.name,
+                "seed": seed,
+                "quick": quick,
+                "epochs": epochs,
+                "train_items": len(train),
+                "train_keyframes": len(train_pairs),
+                "val_keyframes": len(val_pairs),
+                **report,
+            },
+        }
         return write_checkpoint(out, tensors, config)
 
 

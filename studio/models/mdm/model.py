@@ -38,8 +38,14 @@ class MDMModel:
     space = "arkit"
     mixed_length_batches = True  # generate_batch takes one duration per prompt (padded, masked)
 
-    def __init__(self, name: str, checkpoint: Checkpoint, *, device: str = "cpu",
-                 options: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        checkpoint: Checkpoint,
+        *,
+        device: str = "cpu",
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
         import torch
 
         from studio.models.mdm.network import Denoiser, NetConfig, cosine_alpha_bar
@@ -87,8 +93,15 @@ class MDMModel:
         return cls(spec.name, checkpoint, device=resolve_device(spec.device), options=spec.options)
 
     @classmethod
-    def load(cls, path: str | Path, *, name: str = "mdm", sha256: str | None = None,
-             device: str = "auto", **options: Any) -> MDMModel:  # fmt: skip
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        name: str = "mdm",
+        sha256: str | None = None,
+        device: str = "auto",
+        **options: Any,
+    ) -> MDMModel:
         """Convenience: load a checkpoint file directly (tests, notebooks)."""
         return cls.from_spec(ModelSpec(name, "mdm", "arkit", Path(path), sha256, device, options=options))  # type: ignore[arg-type]
 
@@ -148,9 +161,17 @@ class MDMModel:
                 mask[row, : lengths[i]] = True
             padded = any(lengths[i] < n_max for i in batch)
             with torch.inference_mode():
-                z = ddim_sample(self.net, noise.to(self.device), text, self._alpha_bar, n_steps=n_steps,
-                                guidance_scale=scale, x0_low=self._z_low, x0_high=self._z_high,
-                                mask=mask.to(self.device) if padded else None)  # fmt: skip
+                z = ddim_sample(
+                    self.net,
+                    noise.to(self.device),
+                    text,
+                    self._alpha_bar,
+                    n_steps=n_steps,
+                    guidance_scale=scale,
+                    x0_low=self._z_low,
+                    x0_high=self._z_high,
+                    mask=mask.to(self.device) if padded else None,
+                )
             values = z.float().cpu().numpy() * self.std + self.mean  # (B, n_max, 61), ARKit units
             for row, i in enumerate(batch):
                 clips[i] = self._clip(
@@ -158,18 +179,29 @@ class MDMModel:
                 )
         return clips  # type: ignore[return-value]
 
-    def _clip(self, prompt: str, seed: int, values: np.ndarray, duration_s: float, scale: float,
-              n_steps: int) -> MotionClip:  # fmt: skip
+    def _clip(
+        self, prompt: str, seed: int, values: np.ndarray, duration_s: float, scale: float, n_steps: int
+    ) -> MotionClip:
         """Internal-rate ``values (n, 61)`` in ARKit units -> the output clip with its provenance."""
         notices = []
         if duration_s > self.max_train_seconds + 1e-6:
-            notices.append(f"{self.name} was trained on clips up to {self.max_train_seconds:g} s; "
-                           f"a {duration_s:g} s clip is beyond what it has seen")  # fmt: skip
+            notices.append(
+                f"{self.name} was trained on clips up to {self.max_train_seconds:g} s; "
+                f"a {duration_s:g} s clip is beyond what it has seen"
+            )
         n_out = max(1, round(duration_s * OUTPUT_FPS))
         out = finish(to_output_rate(values, self.internal_fps, n_out, OUTPUT_FPS))
-        meta = {"model": self.name, "family": "mdm", "prompt": prompt, "seed": seed,
-                "internal_fps": self.internal_fps, "guidance_scale": scale, "ddim_steps": n_steps,
-                "checkpoint_sha256": self.sha256, "notices": tuple(notices)}  # fmt: skip
+        meta = {
+            "model": self.name,
+            "family": "mdm",
+            "prompt": prompt,
+            "seed": seed,
+            "internal_fps": self.internal_fps,
+            "guidance_scale": scale,
+            "ddim_steps": n_steps,
+            "checkpoint_sha256": self.sha256,
+            "notices": tuple(notices),
+        }
         return MotionClip(out, OUTPUT_FPS, "arkit", ARKIT_CHANNELS, meta)
 
     # -- training ----------------------------------------------------------------------------

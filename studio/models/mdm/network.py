@@ -145,9 +145,13 @@ def ddim_timesteps(n_train: int, n_sample: int) -> list[int]:
 
 
 def guided_x0(
-    net: nn.Module, x: torch.Tensor, t: int, text: torch.Tensor, guidance_scale: float,
+    net: nn.Module,
+    x: torch.Tensor,
+    t: int,
+    text: torch.Tensor,
+    guidance_scale: float,
     mask: torch.Tensor | None = None,
-) -> torch.Tensor:  # fmt: skip
+) -> torch.Tensor:
     """One denoiser call with classifier-free guidance on the x0 prediction.
 
     ``x (B, N, C)``, ``text (B, D)``; the "no text" condition is a zero text vector (MDM zeroes the
@@ -162,8 +166,12 @@ def guided_x0(
         return net(x, torch.full((b,), t, device=x.device, dtype=torch.long), text_in, **extra)
     if mask is not None:
         extra = {"mask": torch.cat([mask, mask])}
-    pred = net(torch.cat([x, x]), torch.full((2 * b,), t, device=x.device, dtype=torch.long),
-               torch.cat([text, torch.zeros_like(text)]), **extra)  # fmt: skip
+    pred = net(
+        torch.cat([x, x]),
+        torch.full((2 * b,), t, device=x.device, dtype=torch.long),
+        torch.cat([text, torch.zeros_like(text)]),
+        **extra,
+    )
     cond, uncond = pred[:b], pred[b:]
     return uncond + guidance_scale * (cond - uncond)
 

@@ -119,8 +119,10 @@ def normalisation(motions: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray
     """Per-channel mean and floored std over every frame, each ``(61,) float32``."""
     frames = np.concatenate(motions, 0).astype(np.float64)
     mean = frames.mean(0)
-    floor = np.array([STD_FLOOR_BLENDSHAPE] * len(ARKIT_BLENDSHAPES)
-                     + [STD_FLOOR_ROTATION] * (N_ARKIT - len(ARKIT_BLENDSHAPES)))  # fmt: skip
+    floor = np.array(
+        [STD_FLOOR_BLENDSHAPE] * len(ARKIT_BLENDSHAPES)
+        + [STD_FLOOR_ROTATION] * (N_ARKIT - len(ARKIT_BLENDSHAPES))
+    )
     std = np.maximum(frames.std(0), floor)
     return mean.astype(np.float32), std.astype(np.float32)
 
@@ -146,8 +148,9 @@ def prepare(data: Path, cfg: TrainConfig, seed: int) -> Prepared:
     def text(items: list) -> np.ndarray:
         return np.stack([table[p] for p, _ in items]) if items else np.zeros((0, 384), np.float32)
 
-    return Prepared([z(v) for _, v in train], text(train), [z(v) for _, v in val], text(val),
-                    mean, std, name, len(train))  # fmt: skip
+    return Prepared(
+        [z(v) for _, v in train], text(train), [z(v) for _, v in val], text(val), mean, std, name, len(train)
+    )
 
 
 def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
@@ -235,8 +238,10 @@ def fit(prep: Prepared, cfg: TrainConfig, seed: int) -> tuple[dict[str, np.ndarr
                 point["val_loss"] = round(_val_loss(ema, val_batch, alpha_bar), 5)
             curve.append(point)
             rate = step / (time.perf_counter() - start)
-            _log(f"step {step}/{cfg.steps} {point} {rate:.1f} it/s, "
-                 f"eta {(cfg.steps - step) / rate / 60:.1f} min")  # fmt: skip
+            _log(
+                f"step {step}/{cfg.steps} {point} {rate:.1f} it/s, "
+                f"eta {(cfg.steps - step) / rate / 60:.1f} min"
+            )
     z_all = np.concatenate(prep.motions, 0)
     tensors = package_tensors(ema, prep.mean, prep.std, z_all.min(0), z_all.max(0))
     training = {
@@ -250,8 +255,9 @@ def fit(prep: Prepared, cfg: TrainConfig, seed: int) -> tuple[dict[str, np.ndarr
     return tensors, package_config(cfg, net_cfg, training)
 
 
-def package_tensors(net: Any, mean: np.ndarray, std: np.ndarray, z_low: np.ndarray,
-                    z_high: np.ndarray) -> dict[str, np.ndarray]:  # fmt: skip
+def package_tensors(
+    net: Any, mean: np.ndarray, std: np.ndarray, z_low: np.ndarray, z_high: np.ndarray
+) -> dict[str, np.ndarray]:
     """Checkpoint tensors: ``net.*`` weights, ``norm.mean/std`` (61,) in ARKit units and
     ``norm.z_low/z_high`` (61,), the training range in z units (the sampler's x0 clamp)."""
     state = {f"net.{k}": v.detach().cpu().numpy() for k, v in net.state_dict().items()}

@@ -81,8 +81,9 @@ class RetrievalModel:
 
     space = "arkit"
 
-    def __init__(self, name: str, tensors: dict[str, np.ndarray], config: dict[str, Any],
-                 sha256: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, name: str, tensors: dict[str, np.ndarray], config: dict[str, Any], sha256: str | None = None
+    ) -> None:
         self.name = name
         self.config = config
         self.checkpoint_sha256 = sha256
@@ -150,10 +151,13 @@ class RetrievalModel:
         values, scale = self.fit_duration(self.clip_values(pick), round(duration_s * FPS), rng)
         values[:, :N_SHAPES] = np.clip(values[:, :N_SHAPES], 0.0, 1.0)
         meta = {
-            "model": self.name, "seed": seed, "retrieved_id": self.stored_id(pick),
+            "model": self.name,
+            "seed": seed,
+            "retrieved_id": self.stored_id(pick),
             "retrieved_prompt": self.stored_prompt(pick),
-            "similarity": round(float(sims[top == pick][0]), 4), "time_scale": round(scale, 3),
-        }  # fmt: skip
+            "similarity": round(float(sims[top == pick][0]), 4),
+            "time_scale": round(scale, 3),
+        }
         return MotionClip(values.astype(np.float32), FPS, "arkit", ARKIT_CHANNELS, meta)
 
     def fit_duration(
@@ -195,8 +199,7 @@ class RetrievalModel:
         return np.concatenate([pad_before, played, pad_after]), scale
 
     @classmethod
-    def train(cls, data: Path, out: Path, *, seed: int = 0, quick: bool = False,
-              **overrides: Any) -> str:  # fmt: skip
+    def train(cls, data: Path, out: Path, *, seed: int = 0, quick: bool = False, **overrides: Any) -> str:
         """Build the compressed library from a dataset folder's train split; return the SHA-256.
 
         ``quick`` caps the library at 64 items; ``overrides`` replace :data:`DEFAULTS` entries.
@@ -244,22 +247,39 @@ class RetrievalModel:
         ids, id_offsets = _pack_strings([train[i].id for i in chosen])
         offsets = np.concatenate([[0], np.cumsum([len(c) for c in clips])]).astype(np.int64)
         tensors = {
-            "embeddings": q_emb, "embedding_scales": row_scales.astype(np.float32), "codes": codes,
-            "offsets": offsets, "code_scales": code_scales.astype(np.float32),
-            "basis": basis.astype(np.float32), "mean": mean.astype(np.float32),
-            "prompts": prompts, "prompt_offsets": prompt_offsets, "ids": ids, "id_offsets": id_offsets,
-        }  # fmt: skip
+            "embeddings": q_emb,
+            "embedding_scales": row_scales.astype(np.float32),
+            "codes": codes,
+            "offsets": offsets,
+            "code_scales": code_scales.astype(np.float32),
+            "basis": basis.astype(np.float32),
+            "mean": mean.astype(np.float32),
+            "prompts": prompts,
+            "prompt_offsets": prompt_offsets,
+            "ids": ids,
+            "id_offsets": id_offsets,
+        }
         config = {
-            "family": FAMILY, "format_version": FORMAT_VERSION, "text_encoder": TEXT_ENCODER, "fps": FPS,
+            "family": FAMILY,
+            "format_version": FORMAT_VERSION,
+            "text_encoder": TEXT_ENCODER,
+            "fps": FPS,
             **{key: settings[key] for key in ("store_fps", "max_clip_s", "top_k", "margin", "max_stretch")},
-            "components": k, "rotation_weight": ROTATION_WEIGHT,
-            "training": {"data": dataset.name, "seed": seed, "quick": quick, "train_items": len(train),
-                         "library_items": len(chosen), "library_frames": len(frames),
-                         "selection": "k-means medoids" if len(chosen) < len(train) else "all",
-                         "explained_variance": round(float(explained[k - 1]), 5),
-                         "decode_rmse_blendshapes": round(rmse_shapes, 5),
-                         "decode_rmse_rotations_rad": round(rmse_rot, 5)},
-        }  # fmt: skip
+            "components": k,
+            "rotation_weight": ROTATION_WEIGHT,
+            "training": {
+                "data": dataset.name,
+                "seed": seed,
+                "quick": quick,
+                "train_items": len(train),
+                "library_items": len(chosen),
+                "library_frames": len(frames),
+                "selection": "k-means medoids" if len(chosen) < len(train) else "all",
+                "explained_variance": round(float(explained[k - 1]), 5),
+                "decode_rmse_blendshapes": round(rmse_shapes, 5),
+                "decode_rmse_rotations_rad": round(rmse_rot, 5),
+            },
+        }
         return write_checkpoint(out, tensors, config)
 
 
@@ -274,8 +294,14 @@ def select_medoids(embeddings: np.ndarray, max_items: int, seed: int) -> np.ndar
         return np.arange(n)
     from sklearn.cluster import MiniBatchKMeans
 
-    kmeans = MiniBatchKMeans(n_clusters=max_items, random_state=seed, n_init=1, batch_size=4096,
-                             max_iter=50, init_size=min(n, 3 * max_items))  # fmt: skip
+    kmeans = MiniBatchKMeans(
+        n_clusters=max_items,
+        random_state=seed,
+        n_init=1,
+        batch_size=4096,
+        max_iter=50,
+        init_size=min(n, 3 * max_items),
+    )
     labels = kmeans.fit_predict(embeddings)
     distance = np.linalg.norm(embeddings - kmeans.cluster_centers_[labels], axis=1)
     best: dict[int, int] = {}
