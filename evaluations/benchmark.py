@@ -73,6 +73,7 @@ from evaluations.results import (
     leaderboard_table,
     load_results,
 )
+from studio.errors import StudioError
 
 __all__ = [
     "BenchmarkError",
@@ -97,7 +98,7 @@ BOOTSTRAP_RESAMPLES = M.BOOTSTRAP_RESAMPLES
 REFERENCE_MIN, REFERENCE_MAX = 256, 2048  # FID on 128-D features wants n well above 128
 
 
-class BenchmarkError(ValueError):
+class BenchmarkError(StudioError, ValueError):
     """The benchmark cannot run as asked (unknown model, too few items, bad options)."""
 
 
@@ -154,7 +155,7 @@ def generation_durations(durations_s: np.ndarray) -> np.ndarray:
     return np.clip(rounded, MIN_DURATION_S, min(MAX_DURATION_S, MAX_FRAMES / EVAL_FPS))
 
 
-class ModelRunError(RuntimeError):
+class ModelRunError(StudioError, RuntimeError):
     """A model failed on a benchmark prompt; the row is reported as failed with this message."""
 
 

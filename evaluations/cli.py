@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from studio.cli import UsageError
+from studio.errors import UsageError
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from evaluations.benchmark import BenchmarkError, Protocol, run_benchmark, write_results
+    from evaluations.benchmark import Protocol, run_benchmark, write_results
     from evaluations.emotion import EmotionRecogniser
     from evaluations.evaluator import Evaluator
     from evaluations.metrics import R_PRECISION_CONVENTIONS
@@ -20,29 +20,26 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     if args.r_precision not in R_PRECISION_CONVENTIONS:
         raise UsageError(f"--r-precision must be one of {', '.join(R_PRECISION_CONVENTIONS)}")
     replications = 3 if args.quick else args.replications
-    try:
-        protocol = Protocol(
-            replications=replications,
-            seed=args.seed,
-            n_prompts=args.prompts,
-            r_precision_convention=args.r_precision,
-            quick=args.quick,
-        )
-        evaluator = Evaluator.load(args.evaluator, args.evaluator_sha256) if args.evaluator else None
-        recogniser = EmotionRecogniser.load(args.emotion_recogniser) if args.emotion_recogniser else None
-        results = run_benchmark(
-            names,
-            args.data,
-            args.split,
-            protocol,
-            models_config=args.models_config,
-            evaluator=evaluator,
-            recogniser=recogniser,
-            geometry=not args.no_geometry,
-            progress=not args.no_progress,
-        )
-    except BenchmarkError as exc:
-        raise UsageError(str(exc)) from None
+    protocol = Protocol(
+        replications=replications,
+        seed=args.seed,
+        n_prompts=args.prompts,
+        r_precision_convention=args.r_precision,
+        quick=args.quick,
+    )
+    evaluator = Evaluator.load(args.evaluator, args.evaluator_sha256) if args.evaluator else None
+    recogniser = EmotionRecogniser.load(args.emotion_recogniser) if args.emotion_recogniser else None
+    results = run_benchmark(
+        names,
+        args.data,
+        args.split,
+        protocol,
+        models_config=args.models_config,
+        evaluator=evaluator,
+        recogniser=recogniser,
+        geometry=not args.no_geometry,
+        progress=not args.no_progress,
+    )
     paths = write_results(results, args.out)
     print(leaderboard_markdown(results))
     print(f"wrote {', '.join(str(p) for p in paths)} in {results.timing['total_s']:.0f} s")

@@ -36,6 +36,7 @@ from torch.nn import functional as F  # noqa: N812 - the torch convention
 
 from evaluations.data import EVAL_FPS, items_fingerprint, read_split, subsample, to_eval_rate
 from evaluations.metrics import ccc
+from studio.errors import StudioError
 from studio.facs import EMOTIONS, N_EMOTIONS
 from studio.formats.checkpoints import CheckpointError, read_checkpoint, write_checkpoint
 from studio.motion import N_ARKIT, MotionClip
@@ -99,7 +100,7 @@ class EmotionMLP(nn.Module):
         return self.net(x)
 
 
-class EmotionRecogniserError(ValueError):
+class EmotionRecogniserError(StudioError, ValueError):
     """An emotion-recogniser checkpoint is unusable."""
 
 

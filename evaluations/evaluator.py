@@ -51,6 +51,7 @@ from evaluations.data import (
 )
 from evaluations.metrics import R_PRECISION_BATCH_SIZE, r_precision
 from evaluations.results import EvaluatorProvenance
+from studio.errors import StudioError
 from studio.formats.checkpoints import CheckpointError, read_checkpoint, write_checkpoint
 from studio.motion import ARKIT_CHANNELS, N_ARKIT, MotionClip
 from studio.text import EMBEDDING_DIM, MODEL_NAME
@@ -71,7 +72,7 @@ NORMALISATION_DESCRIPTION = (
 )
 
 
-class EvaluatorError(ValueError):
+class EvaluatorError(StudioError, ValueError):
     """An evaluator checkpoint is unusable, or a clip cannot be scored by it."""
 
 

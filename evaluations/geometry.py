@@ -34,6 +34,7 @@ import numpy as np
 import scipy.sparse
 
 from renderers.rig import BlendshapeRig
+from studio.errors import StudioError
 from studio.motion import ARKIT_BLENDSHAPES, MotionClip
 
 REGIONS = ("head", "face", "lip")
@@ -51,7 +52,7 @@ LIP_SHAPES = (
 UNIT_MM: Mapping[str, float] = MappingProxyType({"mm": 1.0, "cm": 10.0, "dm": 100.0, "m": 1000.0})
 
 
-class GeometryError(ValueError):
+class GeometryError(StudioError, ValueError):
     """A rig or a pair of clips cannot be compared (unknown unit, empty region, wrong shapes)."""
 
 

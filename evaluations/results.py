@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from studio.errors import StudioError
 from studio.formats import FormatError
 from studio.formats.text import TextError, loads_json, read_text
 
@@ -26,11 +27,11 @@ RESULTS_FORMAT = "expression-studio-benchmark-1"
 GROUND_TRUTH = "ground-truth"
 
 
-class IncomparableResultsError(ValueError):
+class IncomparableResultsError(StudioError, ValueError):
     """Results that must not share a table (different evaluators or protocols); says why."""
 
 
-class ResultsFileError(ValueError):
+class ResultsFileError(StudioError, ValueError):
     """A results.json that cannot be read as benchmark results."""
 
 

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from studio.cli import UsageError
+from studio.errors import UsageError
 
 
 def _report_warnings(run: Callable[[], int]) -> int:
@@ -46,8 +46,6 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     prepare_gl_environment()
     from renderers.pipeline import Stage, compare_frames, frames_for
-    from renderers.raster import RenderUnavailableError
-    from renderers.rig import RigError
     from renderers.video import VideoWriter
     from studio.formats import read_clip
 
@@ -72,16 +70,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     def run() -> int:
         rig = _load_rig(args.rig) if any(c.space == "arkit" for c in clips) else None
         start = time.perf_counter()
-        try:
-            if len(clips) == 1 and not args.labels:
-                frames = frames_for(clips[0], rig, stage, curves=args.curves)  # type: ignore[arg-type]
-            else:
-                labels = args.labels or [Path(p).stem for p in args.inputs]
-                frames = compare_frames(clips, labels, rig, stage, curves=args.curves)  # type: ignore[arg-type]
-            with VideoWriter(args.output, stage.fps) as writer:
-                writer.extend(frames)
-        except (RenderUnavailableError, RigError) as exc:
-            raise UsageError(str(exc)) from None
+        if len(clips) == 1 and not args.labels:
+            frames = frames_for(clips[0], rig, stage, curves=args.curves)  # type: ignore[arg-type]
+        else:
+            labels = args.labels or [Path(p).stem for p in args.inputs]
+            frames = compare_frames(clips, labels, rig, stage, curves=args.curves)  # type: ignore[arg-type]
+        with VideoWriter(args.output, stage.fps) as writer:
+            writer.extend(frames)
         seconds = time.perf_counter() - start
         print(
             f"wrote {args.output} ({writer.n_frames} frames at {stage.fps:g} fps, "

@@ -34,6 +34,7 @@ from typing import Any, ClassVar, TypeGuard
 
 import numpy as np
 
+from studio.errors import StudioError
 from studio.formats.errors import safe_name
 from studio.motion import MotionClip, rotation_6d_to_matrix
 
@@ -53,11 +54,11 @@ MAX_NDIM = 4
 _NUMERIC_DTYPE = re.compile(r"b1|[iu][1248]|f[248]")
 
 
-class FlameFormatError(ValueError):
+class FlameFormatError(StudioError, ValueError):
     """A FLAME file that is not what it claims, or that names forbidden objects."""
 
 
-class FlameUnavailableError(RuntimeError):
+class FlameUnavailableError(StudioError, RuntimeError):
     """No FLAME model is configured (the message says how to get one)."""
 
 

@@ -29,9 +29,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from renderers._compat import prepare_gl_environment
+from studio.errors import StudioError
 
 
-class RenderUnavailableError(RuntimeError):
+class RenderUnavailableError(StudioError, RuntimeError):
     """No OpenGL context could be created (no EGL/OSMesa library, no device)."""
 
 

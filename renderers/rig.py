@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.errors import StudioError
 from studio.motion import (
     ARKIT_BLENDSHAPES,
     ARKIT_CHANNELS,
@@ -51,7 +52,7 @@ class RigWarning(UserWarning):
     """Input a rig could use only after repair (clamped, NaN, unknown or missing channels)."""
 
 
-class RigError(ValueError):
+class RigError(StudioError, ValueError):
     """A rig file or folder is malformed, or a clip cannot drive this rig."""
 
 

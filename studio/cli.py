@@ -1,8 +1,9 @@
 """``python -m studio``: the command line. Each command is a small function over studio calls.
 
-A problem with the user's input (a bad file, a wrong option) prints one line on stderr and
-exits with code 2, and nothing else: Python warnings raised on the way (numpy, pandas) are
-held back and shown only when the command succeeds. A traceback means a bug in the studio.
+Every expected failure is a :class:`~studio.errors.StudioError` (a bad file, a wrong option, a
+bad setting, a renderer that cannot start); it prints one line on stderr and exits with code 2,
+and nothing else: Python warnings raised on the way (numpy, pandas) are held back and shown only
+when the command succeeds. A traceback means a bug in the studio.
 
 Other packages add commands by listing a module in :data:`COMMAND_MODULES`; the module has
 ``register(subparsers)`` that adds its parser and sets ``run=`` to a function taking the
@@ -19,10 +20,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from studio.config import ConfigError, StudioConfig
-from studio.formats import WRITE_FORMATS, FormatError, read_clip, write_clip
+from studio.config import StudioConfig
+from studio.errors import StudioError, UsageError
+from studio.formats import WRITE_FORMATS, read_clip, write_clip
 from studio.formats.errors import one_line
-from studio.motion import ClipError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "studio.models.cli",
@@ -33,10 +34,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evaluations.cli",
     "studio.analysis.cli",
 )
-
-
-class UsageError(Exception):
-    """A user mistake the CLI reports in one line (exit code 2)."""
 
 
 def max_frames() -> int:
@@ -118,8 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings(record=True) as held:
             code = int(args.run(args))
-    except (FormatError, ClipError, UsageError, ConfigError, OSError) as exc:
-        # ConfigError: a bad setting in the environment; OSError: unwritable output, full disk
+    except (StudioError, OSError) as exc:  # OSError: unwritable output, full disk
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except BaseException:  # a bug or Ctrl-C: what was held back may help, show it first

@@ -7,12 +7,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from studio.errors import StudioError
 from studio.formats.errors import DEFAULT_MAX_FRAMES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-class ConfigError(ValueError):
+class ConfigError(StudioError, ValueError):
     """A setting in the environment is refused; the message names the variable. Entry points
     (``python app.py``, ``python -m studio ...``) print it as one line and exit with code 2."""
 

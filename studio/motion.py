@@ -24,6 +24,8 @@ from typing import Any, Literal
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
+from studio.errors import StudioError
+
 Space = Literal["arkit", "flame"]
 SPACES: tuple[Space, ...] = ("arkit", "flame")
 MAX_FPS = 1000.0  # the highest frame rate a clip may have
@@ -339,7 +341,7 @@ def matrix_to_rotation_6d(matrix: np.ndarray) -> np.ndarray:
 MAX_RESAMPLED_FRAMES = 10_000_000
 
 
-class ClipError(ValueError):
+class ClipError(StudioError, ValueError):
     """A MotionClip was built from values that break its contract."""
 
 

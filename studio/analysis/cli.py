@@ -15,18 +15,14 @@ def _progress(message: str) -> None:
 def _categoriser(args: argparse.Namespace):
     if args.categoriser == "zero-shot":
         return None
-    from studio.analysis.llm import CategoriserError, LLMCategoriser, LLMSettings
-    from studio.cli import UsageError
+    from studio.analysis.llm import LLMCategoriser, LLMSettings
 
-    try:
-        return LLMCategoriser(LLMSettings.from_env(args.llm_url, args.llm_model))
-    except CategoriserError as exc:
-        raise UsageError(str(exc)) from None
+    return LLMCategoriser(LLMSettings.from_env(args.llm_url, args.llm_model))
 
 
 def _models(names: list[str], config: str | None) -> list[object]:
-    from studio.cli import UsageError
     from studio.config import StudioConfig
+    from studio.errors import UsageError
     from studio.models import load_models, read_models_config
 
     path = Path(config) if config else StudioConfig.from_env().models_config
@@ -48,9 +44,8 @@ def _models(names: list[str], config: str | None) -> list[object]:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from studio.analysis.export import write_report
-    from studio.analysis.llm import CategoriserError
     from studio.analysis.report import analyse_dataset, analyse_models, build_figures, select_rows
-    from studio.cli import UsageError
+    from studio.errors import UsageError
     from studio.formats import FormatError
 
     if args.model_prompts < 1:
@@ -70,8 +65,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             read_clips=not args.no_clips,
             progress=_progress,
         )
-    except CategoriserError as exc:
-        raise UsageError(str(exc)) from None
     except FormatError as exc:
         if "no prompts" in exc.problem:
             raise UsageError(

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from studio.analysis.categorise import EMOTIONS, Categorised, language_note
+from studio.errors import StudioError
 
 SYSTEM_PROMPT = (
     "You label text prompts for a facial-expression dataset with the six basic emotion categories of the "
@@ -39,7 +40,7 @@ EXAMPLE_ANSWER = (
 )  # DESIGN.md §4, Express4D's example
 
 
-class CategoriserError(RuntimeError):
+class CategoriserError(StudioError, RuntimeError):
     """The LLM backend could not categorise a prompt (unreachable server, bad answers)."""
 
 

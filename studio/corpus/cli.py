@@ -8,8 +8,8 @@ from pathlib import Path
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from studio.cli import UsageError
     from studio.corpus.builder import build_corpus
+    from studio.errors import UsageError
 
     if args.n < 1:
         raise UsageError("--n must be at least 1")

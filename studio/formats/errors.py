@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from studio.errors import StudioError
 from studio.motion import MAX_FPS, MotionClip
 
 # A clip longer than this is refused: ~55 minutes at 60 fps. Override per call or with
@@ -65,7 +66,7 @@ def max_duration_s(max_frames: int) -> float:
     return max_frames / SLOWEST_RATE
 
 
-class FormatError(ValueError):
+class FormatError(StudioError, ValueError):
     """A file could not be read. The message names the file, the place and the problem.
 
     ``where`` is a human-readable location ("row 12, column 'JawOpen'", "key 'expression'").

@@ -20,6 +20,7 @@ from typing import IO
 
 import numpy as np
 
+from studio.errors import StudioError
 from studio.formats.errors import FormatError, quote
 from studio.formats.paths import require_file
 
@@ -48,7 +49,7 @@ NUMBER = re.compile(r"[ \t]*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?[ \t]*"
 _NON_FINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 
 
-class TextError(ValueError):
+class TextError(StudioError, ValueError):
     """Text that a reader refuses; the message is the problem without the file."""
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
+from studio.errors import StudioError
 from studio.motion import MotionClip, Space
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -50,7 +51,7 @@ class ExpressionModel(Protocol):
     def generate(self, prompt: str, *, seed: int, duration_s: float) -> MotionClip: ...
 
 
-class ModelError(Exception):
+class ModelError(StudioError):
     """A model could not be loaded or could not produce a clip; the message says why."""
 
 

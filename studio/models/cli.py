@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from studio.cli import UsageError
+from studio.errors import UsageError
 from studio.models import load_models, run_model
 
 

@@ -6,12 +6,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from studio.errors import StudioError
+
 MAX_PROMPT_CHARS = 1000  # longer than any prompt in Express4D or KeyframeFace scripts
 # Unicode categories that carry no text: controls, format marks (incl. bidi overrides), unassigned
 _DROP = {"Cc", "Cf", "Cn", "Co", "Cs"}
 
 
-class PromptError(ValueError):
+class PromptError(StudioError, ValueError):
     """A prompt with nothing a model could use."""
 
 

@@ -13,7 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
-from studio.cli import UsageError
+from studio.errors import UsageError
 
 # name -> module whose ``train(data, out, *, seed, quick)`` trains it
 EVALUATION_MODELS = {"evaluator": "evaluations.evaluator", "emotion-recogniser": "evaluations.emotion"}

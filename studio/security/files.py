@@ -37,6 +37,7 @@ from typing import Any
 import gradio as gr
 from starlette.requests import Request
 
+from studio.errors import StudioError
 from studio.formats.text import TextError, loads_json
 from studio.security.clients import request_client
 from studio.security.rates import MemoryRateLog
@@ -69,7 +70,7 @@ _OPEN_ROUTES: tuple[tuple[frozenset[str], re.Pattern[str]], ...] = (
 _UPLOAD_ROUTES = ("upload", "upload_progress")
 
 
-class FileAccessError(ValueError):
+class FileAccessError(StudioError, ValueError):
     """A file reference a request may not use. The message never names the server's paths."""
 
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from studio.cli import UsageError
+from studio.errors import UsageError
 
 DEFAULT_BASE_URL = "http://127.0.0.1:7860"
 

@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 import yaml
 
+from studio.errors import StudioError
 from studio.formats.errors import FormatError
 
 __all__ = [
@@ -138,7 +139,7 @@ class DefinitionError(FormatError):
             self.args = (f"{self.path}: {len(self.problems)} problems\n{lines}",)
 
 
-class AnswerError(ValueError):
+class AnswerError(StudioError, ValueError):
     """An answer payload does not fit its trial. ``str(error)`` says what is wrong."""
 
 

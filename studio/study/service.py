@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from studio.errors import StudioError
 from studio.study.definition import CHOICE_LABELS, CHOICES_2AFC5, CHOICES_PAIRWISE, ClipRef, StudyDefinition
 from studio.study.storage import (
     Admission,
@@ -110,7 +111,7 @@ _REJECTION_TEXT: Mapping[Rejection, str] = {
 }
 
 
-class ServiceError(Exception):
+class ServiceError(StudioError):
     """A participant action was refused. ``status``: HTTP status (4xx, or 503 when the study is not
     ready); ``code``: stable machine-readable reason; ``message``: text for the participant;
     ``detail``: more for scripted clients and logs (never model names); ``retry_after_s``: when a

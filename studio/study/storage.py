@@ -95,6 +95,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from studio.errors import StudioError
 from studio.study.definition import (
     AnswerError,
     StudyDefinition,
@@ -148,7 +149,7 @@ _WRITE = "studio_write"  # execution option marking the engine whose transaction
 PLAYBACK_TOLERANCE_MS = 100
 
 
-class StorageError(RuntimeError):
+class StorageError(StudioError, RuntimeError):
     """The database cannot be used as asked (unknown URL scheme, newer schema, tampered study)."""
 
 
@@ -168,7 +169,7 @@ class Rejection(StrEnum):
     TOO_MANY_EVENTS = "too_many_events"  # MAX_EVENTS_PER_PARTICIPANT reached
 
 
-class RateLimited(Exception):  # noqa: N818  (a refusal is an outcome, not a crash)
+class RateLimited(StudioError):  # noqa: N818  (a refusal is an outcome, not a crash)
     """A rate-limited action was refused (nothing recorded); try again in ``retry_after_s``."""
 
     def __init__(self, scope: str, retry_after_s: float) -> None:
@@ -176,7 +177,7 @@ class RateLimited(Exception):  # noqa: N818  (a refusal is an outcome, not a cra
         super().__init__(f"{scope}: rate limited, retry after {self.retry_after_s:.1f} s")
 
 
-class SubmissionRejected(Exception):  # noqa: N818  (a rejection is an outcome, not a crash)
+class SubmissionRejected(StudioError):  # noqa: N818  (a rejection is an outcome, not a crash)
     """A submission was refused; nothing was stored. ``what`` is ``answer`` or ``event``."""
 
     def __init__(self, reason: Rejection, detail: str, what: Literal["answer", "event"] = "answer") -> None:

@@ -22,6 +22,7 @@ import gradio as gr
 import pandas as pd
 
 from studio.config import StudioConfig
+from studio.errors import StudioError
 from studio.formats import FormatError
 from studio.gpu import gpu_task
 from studio.models.pool import ModelPool
@@ -33,7 +34,7 @@ SIZES = (256, 384, 512)
 _PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 
 
-class AdminError(Exception):
+class AdminError(StudioError):
     """Something the admin should read (no such study, bad upload); shown as Markdown."""
 
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from studio.errors import StudioError
 from studio.formats.keyframeface import (
     SYSTEM_PROMPT,
     KeyframeScript,
@@ -119,7 +120,7 @@ def classify(problem: str) -> str:
     return next((kind for needle, kind in checks if needle in problem), "bad_structure")
 
 
-class _KeyframeFailedError(Exception):
+class _KeyframeFailedError(StudioError):
     def __init__(self, kind: str, problem: str, retry: bool) -> None:
         super().__init__(problem)
         self.kind, self.problem, self.retry = kind, problem, retry
