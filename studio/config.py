@@ -1,4 +1,11 @@
-"""One frozen configuration, built once from the environment at start-up."""
+"""Everything the studio reads from the environment, in one module.
+
+:class:`StudioConfig` is the server's and the CLI's configuration, built once at start-up and
+validated there. The small functions below read the settings a library part needs on its own
+(where the FLAME model or the ICT rig lives, an LLM endpoint, the cache folder); nothing outside
+this module reads ``os.environ``. :data:`ASSETS_DIR` is where the files the studio ships live,
+in a source checkout and in an installed package alike.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,16 @@ from pathlib import Path
 from studio.errors import StudioError
 from studio.formats.errors import DEFAULT_MAX_FRAMES
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+def _assets_dir() -> Path:
+    """``studio/assets`` in an installed wheel (the build puts the checkout's ``assets/`` there);
+    the checkout's top-level ``assets/`` in a source tree or an editable install."""
+    package = Path(__file__).resolve().parent
+    installed = package / "assets"
+    return installed if installed.is_dir() else package.parent / "assets"
+
+
+ASSETS_DIR = _assets_dir()
 
 
 class ConfigError(StudioError, ValueError):
@@ -29,19 +45,20 @@ class StudioConfig:
 
     host: str = "127.0.0.1"
     port: int = 7860
-    output_dir: Path = PROJECT_ROOT / "outputs"
-    assets_dir: Path = PROJECT_ROOT / "assets"
-    models_config: Path = PROJECT_ROOT / "assets" / "models.yaml"
+    # Working folders default to the current directory (the checkout when run as `python app.py`).
+    output_dir: Path = field(default_factory=lambda: Path.cwd() / "outputs")
+    assets_dir: Path = ASSETS_DIR
+    models_config: Path = ASSETS_DIR / "models.yaml"
     # Study answers live outside output_dir, which Gradio serves. On Spaces point this at the
     # persistent /data volume (sqlite:////data/studio.db) or at PostgreSQL.
-    db_url: str = f"sqlite:///{PROJECT_ROOT / 'data' / 'studio.db'}"
+    db_url: str = field(default_factory=lambda: f"sqlite:///{Path.cwd() / 'data' / 'studio.db'}")
     study_secret: str | None = field(default=None, repr=False)  # HMAC key for participant ids
     admin_token: str | None = field(default=None, repr=False)  # admin pages; unset = no admin
     max_frames: int = DEFAULT_MAX_FRAMES
     max_upload_mb: int = 50
     # Folders whose dataset subfolders the Explore tab may open (a browser user names a folder;
     # anything outside these is refused). STUDIO_DATA_DIRS, separated by os.pathsep.
-    data_dirs: tuple[Path, ...] = (PROJECT_ROOT / "data",)
+    data_dirs: tuple[Path, ...] = field(default_factory=lambda: (Path.cwd() / "data",))
     # Host names the server answers to besides loopback (STUDIO_ALLOWED_HOSTS, comma-separated);
     # empty: loopback names when bound to loopback, any name otherwise (studio.security.http).
     allowed_hosts: tuple[str, ...] = ()
@@ -87,14 +104,15 @@ class StudioConfig:
         token = env.get("STUDIO_ADMIN_TOKEN") or None
         if token is not None and len(token) < 12:
             raise ConfigError("STUDIO_ADMIN_TOKEN must be at least 12 characters")
+        defaults = cls()
         return cls(
             # Spaces (and other Gradio hosts) announce where to listen through GRADIO_SERVER_*
             host=env.get("STUDIO_HOST") or env.get("GRADIO_SERVER_NAME") or cls.host,
             port=integer("STUDIO_PORT", integer("GRADIO_SERVER_PORT", cls.port, 1, 65535), 1, 65535),
-            output_dir=Path(env.get("STUDIO_OUTPUT_DIR", str(cls.output_dir))).resolve(),
+            output_dir=Path(env.get("STUDIO_OUTPUT_DIR", str(defaults.output_dir))).resolve(),
             assets_dir=Path(env.get("STUDIO_ASSETS_DIR", str(cls.assets_dir))).resolve(),
             models_config=Path(env.get("STUDIO_MODELS_CONFIG", str(cls.models_config))).resolve(),
-            db_url=env.get("STUDIO_DB_URL") or cls.db_url,
+            db_url=env.get("STUDIO_DB_URL") or defaults.db_url,
             study_secret=secret,
             admin_token=token,
             max_frames=integer("STUDIO_MAX_FRAMES", DEFAULT_MAX_FRAMES, 1, 10_000_000),
@@ -102,7 +120,7 @@ class StudioConfig:
             data_dirs=tuple(
                 Path(part).resolve() for part in env.get("STUDIO_DATA_DIRS", "").split(os.pathsep) if part
             )
-            or cls.data_dirs,
+            or defaults.data_dirs,
             allowed_hosts=tuple(
                 name.strip() for name in env.get("STUDIO_ALLOWED_HOSTS", "").split(",") if name.strip()
             ),
@@ -148,3 +166,56 @@ def cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")  # the XDG spec says to ignore a relative one
     base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
     return base / "expression-studio"
+
+
+def _path_setting(name: str) -> Path | None:
+    raw = os.environ.get(name)
+    return Path(raw).expanduser() if raw else None
+
+
+def flame_dir() -> Path | None:
+    """``$STUDIO_FLAME_DIR``: the folder holding the user's converted ``flame_model.npz``."""
+    return _path_setting("STUDIO_FLAME_DIR")
+
+
+def ict_dir() -> Path | None:
+    """``$STUDIO_ICT_DIR``: an ICT FaceKit checkout to build the high-resolution rig from."""
+    return _path_setting("STUDIO_ICT_DIR")
+
+
+def clip_text_encoder_dir() -> Path | None:
+    """``$STUDIO_CLIP_DIR``: a local CLIP ViT-B/32 text encoder for Express4D checkpoints."""
+    return _path_setting("STUDIO_CLIP_DIR")
+
+
+def browser_path() -> Path | None:
+    """``$BROWSER_PATH``: the Chrome/Chromium that kaleido exports figures with."""
+    return _path_setting("BROWSER_PATH")
+
+
+def egl_device() -> str | None:
+    """``$EGL_DEVICE_ID``: the GPU an EGL context is pinned to (unset: the first that works)."""
+    return os.environ.get("EGL_DEVICE_ID") or None
+
+
+@dataclass(frozen=True)
+class LLMEndpoint:
+    """An OpenAI-compatible chat endpoint: ``$STUDIO_LLM_URL``, ``$STUDIO_LLM_MODEL`` and the key
+    from ``$STUDIO_LLM_API_KEY`` (never printed)."""
+
+    url: str | None
+    model: str | None
+    api_key: str | None = field(default=None, repr=False)
+
+
+def llm_endpoint() -> LLMEndpoint:
+    return LLMEndpoint(
+        os.environ.get("STUDIO_LLM_URL") or None,
+        os.environ.get("STUDIO_LLM_MODEL") or None,
+        os.environ.get("STUDIO_LLM_API_KEY") or None,
+    )
+
+
+def secret_from_env(variable: str) -> str | None:
+    """The secret a models config names by its variable (an API key is never written in a file)."""
+    return os.environ.get(variable) or None

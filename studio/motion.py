@@ -29,6 +29,8 @@ from studio.errors import StudioError
 Space = Literal["arkit", "flame"]
 SPACES: tuple[Space, ...] = ("arkit", "flame")
 MAX_FPS = 1000.0  # the highest frame rate a clip may have
+# The rate every built-in model writes and the stage renders at; clips at other rates are resampled.
+OUTPUT_FPS = 30.0
 
 # --------------------------------------------------------------------------------------------
 # ARKit

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from studio.config import StudioConfig
@@ -60,13 +62,14 @@ def test_spaces_server_settings_are_honoured_and_ours_win():
 def test_explore_data_folders_come_from_the_environment(tmp_path):
     import os
 
-    assert StudioConfig.from_env({}).data_dirs == StudioConfig.data_dirs
+    assert StudioConfig.from_env({}).data_dirs == StudioConfig().data_dirs == (Path.cwd() / "data",)
     joined = os.pathsep.join([str(tmp_path / "a"), str(tmp_path / "b")])
     assert StudioConfig.from_env({"STUDIO_DATA_DIRS": joined}).data_dirs == (tmp_path / "a", tmp_path / "b")
 
 
 def test_one_cache_root_from_the_environment(monkeypatch, tmp_path):
-    from studio.config import PROJECT_ROOT, cache_dir
+    from studio.config import cache_dir
+    from tests.conftest import PROJECT_ROOT
 
     monkeypatch.setenv("STUDIO_CACHE_DIR", str(tmp_path / "mine"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -102,7 +105,7 @@ def test_a_bad_setting_at_start_up_is_one_line_and_exit_2(command, name, value, 
     import subprocess
     import sys
 
-    from studio.config import PROJECT_ROOT
+    from tests.conftest import PROJECT_ROOT
 
     env = {**os.environ, name: value}
     result = subprocess.run(

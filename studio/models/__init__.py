@@ -20,6 +20,9 @@ from studio.formats.checkpoints import read_config_file
 from studio.formats.errors import describe
 from studio.models.base import (
     FAMILY_MODULES,
+    MAX_DURATION_S,
+    MAX_SEED,
+    MIN_DURATION_S,
     ExpressionModel,
     ModelError,
     ModelSpec,
@@ -49,9 +52,6 @@ __all__ = [
     "resolve_device",
     "run_model",
 ]
-
-MIN_DURATION_S, MAX_DURATION_S = 0.5, 30.0
-MAX_SEED = 2**32 - 1
 
 
 def read_models_config(path: str | Path) -> list[ModelSpec]:

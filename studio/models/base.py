@@ -25,7 +25,10 @@ from studio.errors import StudioError
 from studio.motion import MotionClip, Space
 
 Device = Literal["auto", "cpu", "cuda"]
-FAMILY_NAME = _NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
+# Model and family names: lowercase letters, digits, '-', '_' or '.' (they become file and URL parts).
+MODEL_NAME = FAMILY_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
+MAX_SEED = 2**32 - 1  # seeds are unsigned 32-bit, as numpy's and torch's generators take them
+MIN_DURATION_S, MAX_DURATION_S = 0.5, 30.0  # what one request may ask a model for
 
 # Family name -> module that registers it; imported on first use.
 FAMILY_MODULES: dict[str, str] = {
@@ -102,7 +105,7 @@ class ModelSpec:
         if unknown:
             raise ValueError(f"unknown fields {sorted(unknown)}")
         name = str(entry.get("name", ""))
-        if not _NAME.match(name):
+        if not MODEL_NAME.match(name):
             raise ValueError(f"name {name!r} must be lowercase letters, digits, '-', '_' or '.'")
         family = str(entry.get("family", ""))
         if family not in FAMILY_MODULES:  # perhaps a plugin's family: look for installed ones once

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from studio.analysis.embeddings import EmbeddingCache, default_cache_dir, text_key
-from studio.config import PROJECT_ROOT
 from tests.analysis.conftest import CountingEncoder, keyword_embed
+from tests.conftest import PROJECT_ROOT
 
 
 def test_each_distinct_text_is_encoded_once_and_order_is_kept(tmp_path):
