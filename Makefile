@@ -38,7 +38,7 @@ test-system-packages:
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt scripts/setup_venv.sh
+$(STAMP): requirements.txt pyproject.toml scripts/setup_venv.sh
 	@PYTHON=$(PYTHON) scripts/setup_venv.sh
 
 clean:

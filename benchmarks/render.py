@@ -33,15 +33,20 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # BLAS spin threads halve ll
 
 import numpy as np
 
-from renderers._compat import prepare_gl_environment
-
-prepare_gl_environment()
-
-from renderers.pipeline import Stage, clip_frames, ict_dir  # noqa: E402
-from renderers.raster import camera_preset, get_rasterizer  # noqa: E402
-from renderers.rig import BlendshapeRig, RigWarning, load_default_rig  # noqa: E402
-from renderers.video import VideoWriter  # noqa: E402
-from studio.motion import ARKIT_BLENDSHAPES, ARKIT_CHANNELS, MotionClip  # noqa: E402
+from renderers import (  # importing renderers sets PYOPENGL_PLATFORM before pyrender loads
+    CAMERA_PRESETS,
+    BlendshapeRig,
+    RigWarning,
+    Stage,
+    VideoWriter,
+    camera_preset,
+    clip_frames,
+    get_rasterizer,
+    ict_dir,
+    load_default_rig,
+    load_rig,
+)
+from studio.motion import ARKIT_BLENDSHAPES, ARKIT_CHANNELS, OUTPUT_FPS, MotionClip
 
 TAKE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "livelinkface" / "facial.csv"
 
@@ -54,14 +59,14 @@ def benchmark_clip(n_frames: int) -> tuple[MotionClip, str]:
         clip = read_clip(TAKE).clip
         if clip.n_frames >= n_frames:
             return clip.replace(values=clip.values[:n_frames]), f"{TAKE.name}[:{n_frames}]"
-    t = np.arange(n_frames)[:, None] / 30.0
+    t = np.arange(n_frames)[:, None] / OUTPUT_FPS
     phase = np.arange(len(ARKIT_CHANNELS))[None] * 0.7
     values = np.zeros((n_frames, len(ARKIT_CHANNELS)), np.float32)
     values[:, : len(ARKIT_BLENDSHAPES)] = (0.5 + 0.5 * np.sin(t * 2.0 + phase))[
         :, : len(ARKIT_BLENDSHAPES)
     ] * 0.6
     values[:, len(ARKIT_BLENDSHAPES) :] = 0.15 * np.sin(t * 1.3 + phase)[:, len(ARKIT_BLENDSHAPES) :]
-    return MotionClip(values, 30.0, "arkit", ARKIT_CHANNELS), f"synthetic[{n_frames}]"
+    return MotionClip(values, OUTPUT_FPS, "arkit", ARKIT_CHANNELS), f"synthetic[{n_frames}]"
 
 
 def best_of(repeat: int, fn) -> float:
@@ -182,12 +187,13 @@ def measure_matplotlib(
         plt.close(fig)
 
 
-def run(n_frames: int, size: int, repeat: int, include_ict: bool) -> dict:
+def run(n_frames: int, size: int, repeat: int, include_ict: bool, camera: str = "front") -> dict:
     clip, clip_name = benchmark_clip(n_frames)
-    stage = Stage(size=size, camera="front", fps=clip.fps)
+    stage = Stage(size=size, camera=camera, fps=clip.fps)
     result: dict = {
         "frames": clip.n_frames,
         "size": size,
+        "camera": camera,
         "clip": clip_name,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}",
     }
@@ -200,8 +206,6 @@ def run(n_frames: int, size: int, repeat: int, include_ict: bool) -> dict:
         result["end_to_end_fps"] = default["end_to_end_fps"]
         result["ict_end_to_end_fps"] = None
         if include_ict and ict_dir() is not None:
-            from renderers.pipeline import load_rig
-
             ict = measure_rig(load_rig("ict"), clip, stage, out, repeat)
             result["ict"] = ict
             result["ict_end_to_end_fps"] = ict["end_to_end_fps"]
@@ -223,8 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--repeat", type=int, default=2, help="best of N timed runs per stage")
     parser.add_argument("--no-ict", action="store_true", help="skip the ICT rig")
+    parser.add_argument("--camera", choices=CAMERA_PRESETS, default="front", help="camera preset")
     args = parser.parse_args(argv)
-    result = run(args.frames, args.size, args.repeat, not args.no_ict)
+    result = run(args.frames, args.size, args.repeat, not args.no_ict, args.camera)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

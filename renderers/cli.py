@@ -31,21 +31,8 @@ def _report_warnings(run: Callable[[], int]) -> int:
     return code
 
 
-def _load_rig(spec: str):
-    from renderers.pipeline import load_rig
-    from renderers.rig import RigError
-
-    try:
-        return load_rig(spec)
-    except RigError as exc:
-        raise UsageError(str(exc)) from None
-
-
 def cmd_render(args: argparse.Namespace) -> int:
-    from renderers._compat import prepare_gl_environment
-
-    prepare_gl_environment()
-    from renderers.pipeline import Stage, compare_frames, frames_for
+    from renderers.pipeline import Stage, compare_frames, frames_for, load_rig
     from renderers.video import VideoWriter
     from studio.formats import read_clip
 
@@ -68,7 +55,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     stage = Stage(size=args.size, camera=args.camera, fps=args.fps)
 
     def run() -> int:
-        rig = _load_rig(args.rig) if any(c.space == "arkit" for c in clips) else None
+        rig = load_rig(args.rig) if any(c.space == "arkit" for c in clips) else None
         start = time.perf_counter()
         if len(clips) == 1 and not args.labels:
             frames = frames_for(clips[0], rig, stage, curves=args.curves)  # type: ignore[arg-type]
@@ -88,22 +75,15 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_rig_sheet(args: argparse.Namespace) -> int:
-    from renderers._compat import prepare_gl_environment
-
-    prepare_gl_environment()
-    from renderers.pipeline import rig_sheet
-    from renderers.raster import RenderUnavailableError
+    from renderers.pipeline import load_rig, rig_sheet
     from renderers.video import write_png
 
     if not str(args.output).lower().endswith(".png"):
         raise UsageError("the contact sheet is written as .png")
 
     def run() -> int:
-        rig = _load_rig(args.rig)
-        try:
-            sheet = rig_sheet(rig, size=args.size, camera=args.camera)
-        except RenderUnavailableError as exc:
-            raise UsageError(str(exc)) from None
+        rig = load_rig(args.rig)
+        sheet = rig_sheet(rig, size=args.size, camera=args.camera)
         write_png(sheet, args.output)
         print(f"wrote {args.output} ({sheet.shape[1]}x{sheet.shape[0]}, rig {rig.name})")
         return 0
@@ -123,7 +103,8 @@ def cmd_flame_convert(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from renderers.raster import CAMERA_PRESETS
+    from renderers.camera import CAMERA_PRESETS
+    from studio.motion import OUTPUT_FPS
 
     render = subparsers.add_parser("render", help="render clips to an MP4 (several: side by side)")
     render.add_argument("inputs", nargs="+", metavar="IN", help="clip files (any format the studio reads)")
@@ -131,7 +112,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     render.add_argument("--rig", default="default", help="default | ict | folder of OBJs | rig .npz")
     render.add_argument("--size", type=int, default=512, help="frame size in pixels (square)")
     render.add_argument("--camera", choices=CAMERA_PRESETS, default="front")
-    render.add_argument("--fps", type=float, default=30.0, help="video frame rate (clips are resampled)")
+    render.add_argument(
+        "--fps", type=float, default=OUTPUT_FPS, help="video frame rate (clips are resampled)"
+    )
     render.add_argument("--labels", nargs="+", help="one caption per input (side by side)")
     render.add_argument("--curves", action="store_true", help="add a strip of coefficient curves")
     render.add_argument("--max-seconds", type=float, help="render only the first N seconds of each clip")

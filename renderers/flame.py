@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import pickle
 import re
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from typing import Any, ClassVar, TypeGuard
 
 import numpy as np
 
+from studio.config import flame_dir
 from studio.errors import StudioError
 from studio.formats.errors import safe_name
 from studio.motion import MotionClip, rotation_6d_to_matrix
@@ -664,11 +664,6 @@ def _parents(kintree: np.ndarray) -> np.ndarray:
 
 
 _HEADS: dict[Path, FlameHead] = {}
-
-
-def flame_dir() -> Path | None:
-    raw = os.environ.get("STUDIO_FLAME_DIR")
-    return Path(raw) if raw else None
 
 
 def load_configured_flame() -> FlameHead:

@@ -6,21 +6,28 @@ same camera preset, lights and frame size apply to every clip of a comparison.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from renderers.camera import camera_preset
 from renderers.compose import CurveStrip, contact_sheet, message_frame, side_by_side_frames, with_strip
-from renderers.raster import camera_preset, get_rasterizer
+from renderers.raster import get_rasterizer
 from renderers.rig import BlendshapeRig, RigError, load_default_rig, load_rig_npz
-from studio.motion import ARKIT_BLENDSHAPES, ARKIT_CHANNELS, N_ARKIT, MotionClip
+from studio import config
+from studio.motion import ARKIT_BLENDSHAPES, ARKIT_CHANNELS, N_ARKIT, OUTPUT_FPS, MotionClip
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Where `--rig ict` looks: STUDIO_ICT_DIR, else the shared checkout next to the project.
-ICT_CANDIDATES = (PROJECT_ROOT.parent / "shared" / "rigs" / "ict-facekit",)
+# A source checkout's neighbouring ``shared/`` folder (where the team keeps the ICT-FaceKit
+# checkout). Only a source tree (with its pyproject.toml) looks there: an installed package's
+# parent is site-packages, whose neighbours are nobody's rigs.
+ICT_CANDIDATES = (
+    (PROJECT_ROOT.parent / "shared" / "rigs" / "ict-facekit",)
+    if (PROJECT_ROOT / "pyproject.toml").is_file()
+    else ()
+)
 FLAME_HELP = (
     "FLAME is licence-gated, so the studio does not ship it: register at https://flame.is.tue.mpg.de, "
     "download FLAME 2020 (or FLAME 2023 Open), run `python -m studio flame-convert "
@@ -29,9 +36,9 @@ FLAME_HELP = (
 
 
 def ict_dir() -> Path | None:
-    """The ICT-FaceKit folder (``STUDIO_ICT_DIR`` or the shared checkout), or ``None``."""
-    env = os.environ.get("STUDIO_ICT_DIR")
-    for candidate in ([Path(env)] if env else []) + list(ICT_CANDIDATES):
+    """The ICT-FaceKit folder (``STUDIO_ICT_DIR``, else the source checkout's shared one), or ``None``."""
+    configured = config.ict_dir()
+    for candidate in ([configured] if configured else []) + list(ICT_CANDIDATES):
         if (candidate / "generic_neutral_mesh.obj").is_file():
             return candidate
     return None
@@ -62,7 +69,7 @@ class Stage:
 
     size: int = 512
     camera: str = "front"
-    fps: float = 30.0
+    fps: float = OUTPUT_FPS
     samples: int | None = None  # MSAA; None = the rasteriser's default for its device
 
 

@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import math
-import os
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
 
 from renderers._compat import prepare_gl_environment
+from renderers.camera import Camera
+from studio.config import egl_device
 from studio.errors import StudioError
 
 
@@ -45,81 +44,6 @@ class RenderMesh(Protocol):
 
     faces: np.ndarray
     colors: np.ndarray
-
-
-# --------------------------------------------------------------------------------------------
-# Camera
-# --------------------------------------------------------------------------------------------
-
-CAMERA_PRESETS = ("front", "three-quarter")
-
-
-@dataclass(frozen=True)
-class Camera:
-    """A pinhole camera: ``eye`` and ``target`` are ``(3,)`` points in rig units.
-
-    ``fov_y_deg`` is the vertical field of view in degrees; ``near``/``far`` bound the depth.
-    """
-
-    eye: tuple[float, float, float]
-    target: tuple[float, float, float]
-    up: tuple[float, float, float] = (0.0, 1.0, 0.0)
-    fov_y_deg: float = 22.0
-    near: float = 0.01
-    far: float = 100.0
-
-    def view_matrix(self) -> np.ndarray:
-        """``(4, 4) float64`` world -> camera (OpenGL: camera looks down -z)."""
-        eye, target, up = (np.asarray(a, np.float64) for a in (self.eye, self.target, self.up))
-        forward = target - eye
-        forward /= np.linalg.norm(forward)
-        right = np.cross(forward, up)
-        right /= np.linalg.norm(right)
-        true_up = np.cross(right, forward)
-        view = np.eye(4)
-        view[0, :3], view[1, :3], view[2, :3] = right, true_up, -forward
-        view[:3, 3] = -view[:3, :3] @ eye
-        return view
-
-    def projection_matrix(self, aspect: float) -> np.ndarray:
-        """``(4, 4) float64`` perspective projection for a ``width / height`` aspect."""
-        f = 1.0 / math.tan(math.radians(self.fov_y_deg) / 2)
-        n, far = self.near, self.far
-        proj = np.zeros((4, 4))
-        proj[0, 0], proj[1, 1] = f / aspect, f
-        proj[2, 2], proj[2, 3] = (far + n) / (n - far), 2 * far * n / (n - far)
-        proj[3, 2] = -1.0
-        return proj
-
-
-def camera_preset(name: str, center: np.ndarray, radius: float) -> Camera:
-    """The studio's camera presets, framing a sphere (``center (3,)``, ``radius``) of the rig.
-
-    ``front`` looks straight at the face from slightly above eye level; ``three-quarter`` turns
-    35° towards the character's left side and looks 8° down. Both keep the framing sphere fully
-    in view, so every rig fills the frame the same way.
-    """
-    if name not in CAMERA_PRESETS:
-        raise ValueError(f"unknown camera {name!r}; choose one of {', '.join(CAMERA_PRESETS)}")
-    fov = 22.0
-    distance = radius / math.sin(math.radians(fov) / 2) * 1.02
-    yaw, pitch = (0.0, 3.0) if name == "front" else (35.0, 8.0)
-    yaw_r, pitch_r = math.radians(yaw), math.radians(pitch)
-    offset = (
-        np.array(
-            [math.sin(yaw_r) * math.cos(pitch_r), math.sin(pitch_r), math.cos(yaw_r) * math.cos(pitch_r)]
-        )
-        * distance
-    )
-    center = np.asarray(center, np.float64)
-    eye = center + offset
-    return Camera(
-        tuple(eye),
-        tuple(center),
-        fov_y_deg=fov,
-        near=max(distance - 3 * radius, distance * 0.05),
-        far=distance + 3 * radius,
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,7 +167,7 @@ def _create_platform(width: int, height: int):
                 f"EGL is not available ({exc}); install Mesa's EGL (libegl1, libegl-mesa0, "
                 "libgl1-mesa-dri) or set PYOPENGL_PLATFORM=osmesa"
             ) from exc
-        pinned = os.environ.get("EGL_DEVICE_ID")
+        pinned = egl_device()
         try:
             devices = egl.query_devices()
         except Exception:  # no device enumeration extension: the default display only

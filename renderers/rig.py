@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.config import ASSETS_DIR
 from studio.errors import StudioError
 from studio.motion import (
     ARKIT_BLENDSHAPES,
@@ -43,7 +44,7 @@ N_SHAPES = len(ARKIT_BLENDSHAPES)  # 52
 ROTATION_UNIT_RAD = 1.0
 # Real captures overshoot 1.0 a little (up to ~1.08); that is clamped without a warning.
 BLENDSHAPE_TOLERANCE = 0.1
-DEFAULT_RIG_PATH = Path(__file__).resolve().parent.parent / "assets" / "default_rig.npz"
+DEFAULT_RIG_PATH = ASSETS_DIR / "default_rig.npz"
 
 _ROT = {name: ARKIT_INDEX[name] for name in ARKIT_CHANNELS[N_SHAPES:]}
 

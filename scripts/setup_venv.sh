@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create or reuse .venv and install the pinned dependencies in one pip call (torch pinned in it).
+# Create or reuse .venv, install the pinned dependencies in one pip call (torch pinned in it), then
+# the studio itself (editable).
 set -euo pipefail
 python="${PYTHON:-python3.11}"
 venv=.venv
@@ -19,4 +20,6 @@ if [ ! -x "$venv/bin/python" ]; then
   fi
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check torch==2.13.0 -r requirements.txt
+# The studio itself, editable: the `expression-studio` command and the entry points plugins use.
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 touch "$venv/.installed"

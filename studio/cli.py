@@ -1,4 +1,4 @@
-"""``python -m studio``: the command line. Each command is a small function over studio calls.
+"""``expression-studio`` (or ``python -m studio``): the command line, one small function per command.
 
 Every expected failure is a :class:`~studio.errors.StudioError` (a bad file, a wrong option, a
 bad setting, a renderer that cannot start); it prints one line on stderr and exits with code 2,
@@ -87,7 +87,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m studio", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="expression-studio", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     info = sub.add_parser("info", help="describe a clip file")

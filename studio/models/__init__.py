@@ -19,23 +19,21 @@ from studio.formats import FormatError
 from studio.formats.checkpoints import read_config_file
 from studio.formats.errors import describe
 from studio.models.base import (
-    FAMILY_MODULES,
     MAX_DURATION_S,
     MAX_SEED,
     MIN_DURATION_S,
+    WEIGHT_TOLERANCE,
     ExpressionModel,
     ModelError,
     ModelSpec,
     NoStoredOutputError,
-    family_class,
-    register_model,
     resolve_device,
 )
 from studio.models.prompts import MAX_PROMPT_CHARS, PromptError, clean_prompt
+from studio.models.registry import family_class, family_names, load_families, register_model
 from studio.motion import ARKIT_BLENDSHAPES, MotionClip
 
 __all__ = [
-    "FAMILY_MODULES",
     "MAX_PROMPT_CHARS",
     "ExpressionModel",
     "Generation",
@@ -45,6 +43,9 @@ __all__ = [
     "NoStoredOutputError",
     "PromptError",
     "clean_prompt",
+    "family_class",
+    "family_names",
+    "load_families",
     "load_model",
     "load_models",
     "read_models_config",
@@ -69,6 +70,11 @@ def read_models_config(path: str | Path) -> list[ModelSpec]:
             spec = ModelSpec.from_mapping(entry, path.parent)
         except ValueError as exc:
             raise FormatError(path, str(exc), f"models[{index}]") from None
+        if spec.family not in load_families():
+            known = ", ".join(family_names())
+            raise FormatError(
+                path, f"{spec.name}: unknown family {spec.family!r}; known: {known}", f"models[{index}]"
+            )
         if spec.name in names:
             raise FormatError(path, f"model name {spec.name!r} appears twice", f"models[{index}]")
         names.add(spec.name)
@@ -143,7 +149,8 @@ def check_output(model: ExpressionModel, clip: object) -> MotionClip:
         raise ModelError(f"returned a {clip.space} clip but declares space {model.space!r}")
     if clip.space == "arkit":
         weights = clip.values[:, : len(ARKIT_BLENDSHAPES)]
-        if weights.min() < -0.05 or weights.max() > 1.2:
+        low, high = WEIGHT_TOLERANCE
+        if weights.min() < low or weights.max() > high:
             raise ModelError(f"blendshape weights outside [0, 1] ({weights.min():.3g}..{weights.max():.3g})")
     return clip
 

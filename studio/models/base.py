@@ -1,11 +1,13 @@
-"""The model protocol, the family registry and the models-config entry.
+"""The model protocol and the models-config entry.
 
-Every family is one folder under ``studio/models/`` whose module registers a class::
+Every family subclasses :class:`ExpressionModel` in its own folder under ``studio/models/`` and
+registers with :func:`studio.models.registry.register_model`::
 
     @register_model("retrieval")          # a duplicate name raises at import time
-    class RetrievalModel:
+    class RetrievalModel(ExpressionModel):
+        looks_up_prompts = False          # capabilities: class attributes, defaults below
         @classmethod
-        def from_spec(cls, spec: ModelSpec) -> "RetrievalModel": ...
+        def from_spec(cls, spec: ModelSpec) -> RetrievalModel: ...
         def generate(self, prompt: str, *, seed: int, duration_s: float) -> MotionClip: ...
 
 Family modules keep heavy imports (torch, transformers) inside functions so that listing the
@@ -14,12 +16,13 @@ families stays cheap.
 
 from __future__ import annotations
 
-import importlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Literal, Self
+
+import numpy as np
 
 from studio.errors import StudioError
 from studio.motion import MotionClip, Space
@@ -29,29 +32,8 @@ Device = Literal["auto", "cpu", "cuda"]
 MODEL_NAME = FAMILY_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
 MAX_SEED = 2**32 - 1  # seeds are unsigned 32-bit, as numpy's and torch's generators take them
 MIN_DURATION_S, MAX_DURATION_S = 0.5, 30.0  # what one request may ask a model for
-
-# Family name -> module that registers it; imported on first use.
-FAMILY_MODULES: dict[str, str] = {
-    "results": "studio.models.results",
-    "mdm": "studio.models.mdm",
-    "emotion-label": "studio.models.emotion_label",
-    "retrieval": "studio.models.retrieval",
-    "keyframe": "studio.models.keyframe",
-    "express4d": "studio.models.express4d",
-    "llm-keyframe": "studio.models.llm_keyframe",
-}
-# Families from installed packages (entry-point group ``expression_studio.families``) join
-# FAMILY_MODULES when :func:`studio.models.plugins.discover_plugins` runs.
-
-
-@runtime_checkable
-class ExpressionModel(Protocol):
-    """What the studio calls. ``generate`` is deterministic for a given prompt and seed."""
-
-    name: str
-    space: Space
-
-    def generate(self, prompt: str, *, seed: int, duration_s: float) -> MotionClip: ...
+# ARKit weights a model may return: [0, 1] with room for overshoot that real captures show.
+WEIGHT_TOLERANCE = (-0.05, 1.2)
 
 
 class ModelError(StudioError):
@@ -108,12 +90,8 @@ class ModelSpec:
         if not MODEL_NAME.match(name):
             raise ValueError(f"name {name!r} must be lowercase letters, digits, '-', '_' or '.'")
         family = str(entry.get("family", ""))
-        if family not in FAMILY_MODULES:  # perhaps a plugin's family: look for installed ones once
-            from studio.models.plugins import discover_plugins
-
-            discover_plugins()
-        if family not in FAMILY_MODULES:
-            raise ValueError(f"{name}: unknown family {family!r}; known: {', '.join(sorted(FAMILY_MODULES))}")
+        if not FAMILY_NAME.match(family):
+            raise ValueError(f"{name}: family {family!r} is not a valid family name")
         space = entry.get("space", "arkit")
         if space not in ("arkit", "flame"):
             raise ValueError(f"{name}: space must be 'arkit' or 'flame', got {space!r}")
@@ -144,45 +122,6 @@ class ModelSpec:
         )
 
 
-ModelClass = TypeVar("ModelClass", bound=type)
-_FAMILIES: dict[str, type] = {}
-
-
-def register_model(family: str) -> Callable[[ModelClass], ModelClass]:
-    """Class decorator adding a family to the registry; registering a name twice raises."""
-
-    def decorate(cls: ModelClass) -> ModelClass:
-        if family in _FAMILIES:
-            raise ValueError(
-                f"model family {family!r} is already registered by {_FAMILIES[family].__qualname__}"
-            )
-        if not callable(getattr(cls, "from_spec", None)) or not callable(getattr(cls, "generate", None)):
-            raise TypeError(f"{cls.__qualname__} must define from_spec() and generate()")
-        _FAMILIES[family] = cls
-        return cls
-
-    return decorate
-
-
-def family_class(family: str) -> type:
-    """The class registered for ``family``, importing its module on first use."""
-    if family not in _FAMILIES:
-        if family not in FAMILY_MODULES:  # perhaps a plugin's family: look for installed ones once
-            from studio.models.plugins import discover_plugins
-
-            discover_plugins()
-        module = FAMILY_MODULES.get(family)
-        if module is None:
-            raise ModelError(f"unknown model family {family!r}; known: {', '.join(sorted(FAMILY_MODULES))}")
-        importlib.import_module(module)
-    return _FAMILIES[family]
-
-
-def registered_families() -> frozenset[str]:
-    """Families whose class is registered now (imported built-ins and loaded plugins)."""
-    return frozenset(_FAMILIES)
-
-
 def resolve_device(device: Device) -> str:
     """``auto`` means CUDA when torch sees a GPU, else CPU."""
     if device != "auto":
@@ -192,3 +131,60 @@ def resolve_device(device: Device) -> str:
     except ImportError:
         return "cpu"
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class ExpressionModel:
+    """What the studio calls: text in, one :class:`MotionClip` out; deterministic per prompt and seed.
+
+    A family subclasses this and defines :meth:`from_spec` and :meth:`generate`. The class
+    attributes below declare what else it can do; the defaults fit a plain family, so a family
+    overrides only those that differ.
+
+    - ``space``: ``"arkit"`` (61 channels: 52 blendshapes + head/eye rotations) or ``"flame"``.
+    - ``uses_text_encoder``: embeds prompts with the shared MiniLM encoder, which a caller warms
+      once before running several models.
+    - ``looks_up_prompts``: serves stored outputs; a prompt it does not hold is the "no stored
+      output" state (:class:`NoStoredOutputError`), not a failure.
+    - ``mixed_length_batches``: :meth:`generate_batch` takes one duration per prompt.
+    - ``trainable``: :meth:`train` writes a checkpoint from a dataset folder.
+    - ``checkpoint_sha256``: the SHA-256 of the weights this instance runs (``None`` without a
+      checkpoint); results and listings report it.
+    """
+
+    family: ClassVar[str] = ""  # set by register_model
+    space: Space = "arkit"
+    uses_text_encoder: ClassVar[bool] = True
+    looks_up_prompts: ClassVar[bool] = False
+    mixed_length_batches: ClassVar[bool] = False
+    trainable: ClassVar[bool] = False
+    checkpoint_sha256: str | None = None
+    name: str
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> Self:
+        """Build the model one models-config entry describes; raise :class:`ModelError` if it cannot."""
+        raise NotImplementedError
+
+    def generate(self, prompt: str, *, seed: int, duration_s: float) -> MotionClip:
+        """One clip of ``duration_s`` seconds for a cleaned ``prompt``; same prompt and seed, same clip."""
+        raise NotImplementedError
+
+    def generate_batch(
+        self, prompts: Sequence[str], seeds: Sequence[int], duration_s: float | Sequence[float]
+    ) -> list[MotionClip]:
+        """Clips for several prompts: one per (prompt, seed), each ``duration_s`` seconds long (or
+        its own duration when ``mixed_length_batches``). Batched families override this; the
+        default generates one clip at a time."""
+        durations = [duration_s] * len(prompts) if np.isscalar(duration_s) else list(duration_s)  # type: ignore[arg-type]
+        if not len(prompts) == len(seeds) == len(durations):
+            raise ValueError(f"{len(prompts)} prompts, {len(seeds)} seeds and {len(durations)} durations")
+        return [
+            self.generate(prompt, seed=int(seed), duration_s=float(duration))
+            for prompt, seed, duration in zip(prompts, seeds, durations, strict=True)
+        ]
+
+    @classmethod
+    def train(cls, data: Path, out: Path, *, seed: int, quick: bool) -> str:
+        """Train on the dataset folder ``data``, write ``out`` (.safetensors + .json) and return its
+        SHA-256. Only families with ``trainable = True`` implement it."""
+        raise ModelError(f"family {cls.family!r} is not trainable")

@@ -31,10 +31,9 @@ def _specs(args: argparse.Namespace):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from studio.models import resolve_device
-    from studio.models.plugins import ENTRY_POINT_GROUP, discover_plugins
+    from studio.models import load_families, resolve_device
 
-    plugins = discover_plugins()
+    families = load_families()
     reports = load_models(_specs(args))
     if not reports:
         print("no models configured")
@@ -43,17 +42,42 @@ def cmd_list(args: argparse.Namespace) -> int:
     for report in reports:
         spec = report.spec
         device = resolve_device(spec.device) if spec.checkpoint else "-"
-        digest = report.model and getattr(report.model, "checkpoint_sha256", None)
+        digest = report.model.checkpoint_sha256 if report.model else None
         short = (digest or spec.sha256 or "-")[:12]
         status = f"OK ({report.load_s:.2f} s)" if report.error is None else f"FAILED: {report.error}"
         print(f"{spec.name:<18} {spec.family:<14} {spec.space:<6} {device:<6} {short:<14} {status}")
-    if plugins:
-        print(f"\nplugins (entry points {ENTRY_POINT_GROUP}):")
-        for plugin in plugins:
-            status = "OK" if plugin.ok else f"FAILED: {plugin.error}"
-            source = plugin.distribution or plugin.target
-            print(f"  {plugin.family:<16} {source:<30} {status}")
-    return 0 if all(r.error is None for r in reports) and all(p.ok for p in plugins) else 1
+    print()
+    failed = print_families(families)
+    return 0 if all(r.error is None for r in reports) and not failed else 1
+
+
+def cmd_families(args: argparse.Namespace) -> int:
+    from studio.models import load_families
+
+    return 1 if print_families(load_families()) else 0
+
+
+def print_families(families) -> int:
+    """One line per family: name, where it comes from, what it can do or why it failed; returns
+    the number that failed."""
+    from studio.models import family_class
+    from studio.models.registry import ENTRY_POINT_GROUP
+
+    print(f"families (built in, and plugins from entry points {ENTRY_POINT_GROUP}):")
+    for status in families.values():
+        if status.ok:
+            cls = family_class(status.name)
+            flags = {
+                "trainable": cls.trainable,
+                "looks up prompts": cls.looks_up_prompts,
+                "mixed-length batches": cls.mixed_length_batches,
+            }
+            abilities = [flag for flag, on in flags.items() if on]
+            state = "OK" + (f" ({', '.join(abilities)})" if abilities else "")
+        else:
+            state = f"FAILED: {status.error}"
+        print(f"  {status.name:<16} {status.source:<24} {state}")
+    return sum(not status.ok for status in families.values())
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -110,14 +134,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from renderers._compat import prepare_gl_environment
-
-    prepare_gl_environment()
-    from renderers.pipeline import Stage, compare_frames, load_rig
-    from renderers.raster import RenderUnavailableError
-    from renderers.rig import RigError
-    from renderers.video import VideoWriter
-    from studio.compare import run_comparison
+    # imported here: studio.compare sits above studio.models, which must not import it on load
+    from studio.compare import CompareRequest, compare
 
     wanted = [name.strip() for name in args.models.split(",") if name.strip()]
     specs = {s.name: s for s in _specs(args)}
@@ -126,31 +144,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown model(s) {unknown}; configured: {', '.join(specs) or 'none'}")
     if not str(args.output).lower().endswith(".mp4"):
         raise UsageError("the output must be an .mp4 file")
-    reports = load_models([specs[name] for name in wanted])
-    for report in reports:
-        if report.error:
-            print(f"warning: {report.error}")
-    loaded = [r.model for r in reports if r.model is not None]
-    comparison = run_comparison(loaded, args.prompt, seed=args.seed, duration_s=args.duration)
-    items, labels = [], []
-    for generation in comparison.generations:
-        item, label = comparison.panel(generation)
-        items.append(item)
-        labels.append(label)
-        state = "ok" if generation.clip is not None else generation.error
-        print(f"{generation.model:<18} {generation.latency_ms:8.0f} ms  {state}")
-    for report in reports:
-        if report.model is None:
-            items.append(f"Failed to load: {report.error}")
-            labels.append(f"{report.spec.name} · error")
-    stage = Stage(size=args.size, camera=args.camera, fps=30.0)
-    try:
-        rig = load_rig(args.rig)
-        with VideoWriter(args.output, stage.fps) as writer:
-            writer.extend(compare_frames(items, labels, rig, stage, curves=args.curves))
-    except (RenderUnavailableError, RigError) as exc:
-        raise UsageError(str(exc)) from None
-    print(f"wrote {args.output}")
+    request = CompareRequest(
+        args.prompt,
+        tuple(wanted),
+        seed=args.seed,
+        duration_s=args.duration,
+        rig=args.rig,
+        camera=args.camera,
+        size=args.size,
+        curves=args.curves,
+    )
+    result = compare(request, lambda name: load_models([specs[name]])[0], video_path=args.output)
+    for row in result.rows:
+        if row.state == "not loaded":
+            print(f"warning: {row.detail}")
+        else:
+            print(f"{row.model:<18} {row.latency_ms:8.0f} ms  {row.detail}")
+    if result.render_error is not None:
+        raise result.render_error
+    print(f"wrote {result.video}")
     return 0
 
 
@@ -162,6 +174,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--config", help="models config (default: $STUDIO_MODELS_CONFIG or assets/models.yaml)"
     )
     listing.set_defaults(run=cmd_list)
+    families = models_sub.add_parser(
+        "families", help="every model family: built in or plugin, and its status"
+    )
+    families.set_defaults(run=cmd_families)
 
     importing = models_sub.add_parser(
         "import",
@@ -192,6 +208,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     generate.add_argument("--config", help="models config")
     generate.set_defaults(run=cmd_generate)
 
+    from renderers import CAMERA_PRESETS
+    from studio.compare import DEFAULT_PANEL_SIZE
+
     compare = sub.add_parser("compare", help="run several models on one prompt and seed, side by side")
     compare.add_argument("--prompt", required=True)
     compare.add_argument("--models", required=True, help="comma-separated model names")
@@ -199,8 +218,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     compare.add_argument("--duration", type=float, default=4.0, help="seconds")
     compare.add_argument("-o", "--output", required=True, help="the side-by-side .mp4")
     compare.add_argument("--rig", default="default", help="default | ict | OBJ folder | rig .npz")
-    compare.add_argument("--camera", default="front", choices=["front", "three-quarter"])
-    compare.add_argument("--size", type=int, default=384, help="panel size in pixels")
+    compare.add_argument("--camera", default="front", choices=CAMERA_PRESETS, help="camera preset")
+    compare.add_argument("--size", type=int, default=DEFAULT_PANEL_SIZE, help="panel size in pixels")
     compare.add_argument("--curves", action="store_true", help="coefficient curves under each panel")
     compare.add_argument("--config", help="models config")
     compare.set_defaults(run=cmd_compare)

@@ -1,6 +1,7 @@
 """``python -m studio train FAMILY --data DIR --out CKPT``: train any trainable family.
 
-A family is trainable when its class has ``train(data, out, *, seed, quick) -> str``, which
+A family is trainable when its class says ``trainable = True`` and defines
+``train(data, out, *, seed, quick) -> str``, which
 reads a dataset folder (see studio.formats.dataset), writes ``out`` (.safetensors + .json) and
 returns the checkpoint's SHA-256. The evaluation models (:data:`EVALUATION_MODELS`) train
 through the same command and have the same ``train`` signature; ``--out`` defaults to
@@ -22,22 +23,20 @@ EVALUATION_MODELS = {"evaluator": "evaluations.evaluator", "emotion-recogniser":
 def cmd_train(args: argparse.Namespace) -> int:
     import importlib
 
-    from studio.models.base import FAMILY_MODULES, ModelError, family_class
+    from studio.models import family_names, load_families
+    from studio.models.registry import family_class
 
     if args.family in EVALUATION_MODELS:
         train = importlib.import_module(EVALUATION_MODELS[args.family]).train
         args.out = args.out or f"{args.family}.safetensors"
-    elif args.family not in FAMILY_MODULES:
-        known = sorted(FAMILY_MODULES) + sorted(EVALUATION_MODELS)
+    elif args.family not in load_families():
+        known = family_names() + sorted(EVALUATION_MODELS)
         raise UsageError(f"unknown family {args.family!r}; known: {', '.join(known)}")
     else:
-        try:
-            cls = family_class(args.family)
-        except ModelError as exc:
-            raise UsageError(str(exc)) from None
-        train = getattr(cls, "train", None)
-        if train is None:
+        cls = family_class(args.family)
+        if not cls.trainable:
             raise UsageError(f"family {args.family!r} is not trainable")
+        train = cls.train
         if not args.out:
             raise UsageError("--out is required (the checkpoint to write, .safetensors)")
     out = Path(args.out)

@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 
 from studio.config import StudioConfig
 from studio.models.pool import ModelPool
+from studio.ui.common import dataset_choices, resolve_dataset
 
 GROUND_TRUTH_COLOUR = "#7f7f7f"
 MODEL_COLOUR = "#4C78A8"
@@ -168,7 +169,6 @@ def run_quick(
     """
     from evaluations.benchmark import BenchmarkError, quick_protocol, run_benchmark, write_results
     from studio.formats import FormatError
-    from studio.ui.explore import resolve_dataset
 
     if not names:
         raise ValueError("Select at least one model.")
@@ -209,8 +209,6 @@ def build_tab(config: StudioConfig, pool: ModelPool) -> None:
         )
         refresh = gr.Button("Refresh list", scale=1)
     with gr.Accordion("Run a quick benchmark (3 replications, test split)", open=False):
-        from studio.ui.explore import dataset_choices
-
         datasets = dataset_choices(config)
         with gr.Row():
             models = gr.CheckboxGroup(pool.names, value=pool.names, label="Models")

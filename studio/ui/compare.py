@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
-from studio.compare import Comparison, request_key, run_comparison
+from studio.compare import CompareRequest, CompareResult, Comparison, compare
 from studio.config import StudioConfig
-from studio.formats import write_clip
 from studio.gpu import gpu_task
 from studio.models.pool import ModelPool
+from studio.ui.common import camera_radio
 
 EXAMPLES = [
     "A person is raising one eyebrow and smirking",
@@ -68,21 +66,15 @@ def comparison_figure(comparison: Comparison, n_channels: int = 4) -> go.Figure 
     return figure
 
 
-def status_markdown(comparison: Comparison, load_failures: dict[str, str] | None = None) -> str:
+def status_markdown(result: CompareResult) -> str:
     """One table row per model (including those that failed to load), then any notices."""
     rows = ["| model | latency | result |", "|---|---|---|"]
-    for g in comparison.generations:
-        if g.clip is not None:
-            result = f"{g.clip.n_frames} frames at {g.clip.fps:g} fps ({g.clip.space})"
-        elif g.no_output:
-            result = "no stored output for this prompt"
-        else:
-            result = f"**failed:** {g.error}"
-        rows.append(f"| {g.model} | {g.latency_ms:.0f} ms | {result} |")
-    rows += [f"| {name} | — | **failed to load:** {error} |" for name, error in (load_failures or {}).items()]
-    notices = [n for g in comparison.generations for n in g.notices]
+    for row in result.rows:
+        latency = "—" if row.latency_ms is None else f"{row.latency_ms:.0f} ms"
+        detail = {"failed": f"**failed:** {row.detail}", "not loaded": f"**failed to load:** {row.detail}"}
+        rows.append(f"| {row.model} | {latency} | {detail.get(row.state, row.detail)} |")
     text = "\n".join(rows)
-    return text + ("\n\n" + "\n".join(f"- {n}" for n in dict.fromkeys(notices)) if notices else "")
+    return text + ("\n\n" + "\n".join(f"- {n}" for n in result.notices) if result.notices else "")
 
 
 def build_tab(config: StudioConfig, pool: ModelPool) -> None:
@@ -101,7 +93,7 @@ def build_tab(config: StudioConfig, pool: ModelPool) -> None:
                 seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
                 duration = gr.Slider(1.0, 10.0, value=4.0, step=0.5, label="Duration (s)")
             with gr.Row():
-                camera = gr.Radio(["front", "three-quarter"], value="front", label="Camera")
+                camera = camera_radio()
                 rig = gr.Dropdown(["default", "ict"], value="default", label="Rig")
             curves = gr.Checkbox(value=False, label="Curves under each panel")
             run = gr.Button("Generate", variant="primary")
@@ -113,8 +105,16 @@ def build_tab(config: StudioConfig, pool: ModelPool) -> None:
     def on_run(
         prompt_text, names, seed_value, seconds, camera_name, rig_name, with_curves, progress=gr.Progress()
     ):  # Gradio injects progress through this default
-        request = (prompt_text, names or [], int(seed_value or 0), float(seconds))
-        return compare_and_render(config, pool, *request, camera_name, rig_name, bool(with_curves), progress)
+        request = CompareRequest(
+            prompt_text,
+            tuple(names or ()),
+            seed=int(seed_value or 0),
+            duration_s=float(seconds),
+            rig=rig_name,
+            camera=camera_name,
+            curves=bool(with_curves),
+        )
+        return compare_and_render(config, pool, request, progress)
 
     run.click(
         on_run,
@@ -126,75 +126,27 @@ def build_tab(config: StudioConfig, pool: ModelPool) -> None:
 
 @gpu_task()
 def compare_and_render(
-    config: StudioConfig,
-    pool: ModelPool,
-    prompt: str,
-    names: list[str],
-    seed: int,
-    duration_s: float,
-    camera: str,
-    rig_name: str,
-    curves: bool,
-    progress: gr.Progress | None = None,
+    config: StudioConfig, pool: ModelPool, request: CompareRequest, progress: gr.Progress | None = None
 ) -> tuple[str | None, str, go.Figure | None, list[str]]:
-    """Run the selected models, render one side-by-side MP4, write per-model downloads."""
-    if not names:
+    """The Generate button: (video, status markdown, curves figure, downloads) for the widgets.
+
+    Files go under ``<output_dir>/compare/``, named by the request's content hash.
+    """
+    if not request.models:
         return None, "Select at least one model.", None, []
-    reports = [pool.get(name) for name in names]
-    models = [r.model for r in reports if r.model is not None]
 
-    def step(i: int, name: str) -> None:
+    def step(i: int, total: int, desc: str) -> None:
         if progress is not None:
-            progress((i, len(models) + 1), desc=f"running {name}")
+            progress((i, total), desc=desc)
 
-    comparison = run_comparison(models, prompt, seed=seed, duration_s=duration_s, on_model=step)
-    items, labels = [], []
-    for generation in comparison.generations:
-        item, label = comparison.panel(generation)
-        items.append(item)
-        labels.append(label)
-    for report in reports:
-        if report.model is None:
-            items.append(f"Failed to load: {report.error}")
-            labels.append(f"{report.spec.name} · error")
-    status = status_markdown(comparison, {r.spec.name: r.error or "" for r in reports if r.model is None})
-    key = request_key(prompt, seed, duration_s, names, camera=camera, rig=rig_name, curves=curves)
     folder = config.output_dir / "compare"
-    downloads = _write_downloads(comparison, folder / key)
-    if progress is not None:
-        progress((len(models), len(models) + 1), desc="rendering")
-    from renderers.raster import RenderUnavailableError
-    from renderers.rig import RigError
-
-    try:
-        video = _render(items, labels, folder / f"{key}.mp4", camera, rig_name, curves)
-    except (RenderUnavailableError, RigError, OSError) as exc:  # the clips above are still worth showing
-        return None, status + f"\n\n**Rendering failed:** {exc}", comparison_figure(comparison), downloads
-    return str(video), status, comparison_figure(comparison), [str(video), *downloads]
-
-
-def _render(items: list, labels: list[str], path: Path, camera: str, rig_name: str, curves: bool) -> Path:
-    from renderers._compat import prepare_gl_environment
-
-    prepare_gl_environment()
-    from renderers.pipeline import Stage, compare_frames, load_rig
-    from renderers.video import write_mp4
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    stage = Stage(size=384, camera=camera, fps=30.0)
-    write_mp4(compare_frames(items, labels, load_rig(rig_name), stage, curves=curves), path, stage.fps)
-    return path
-
-
-def _write_downloads(comparison: Comparison, folder: Path) -> list[str]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for g in comparison.generations:
-        if g.clip is None:
-            continue
-        kinds = (".csv", ".npz") if g.clip.space == "arkit" else (".npz",)
-        for suffix in kinds:
-            path = folder / f"{g.model}{suffix}"
-            write_clip(g.clip, path)
-            paths.append(str(path))
-    return paths
+    key = request.key()
+    result = compare(
+        request, pool.get, video_path=folder / f"{key}.mp4", downloads_dir=folder / key, progress=step
+    )
+    status = status_markdown(result)
+    downloads = [str(p) for p in result.downloads]
+    figure = comparison_figure(result.comparison)
+    if result.video is None:
+        return None, status + f"\n\n**Rendering failed:** {result.render_error}", figure, downloads
+    return str(result.video), status, figure, [str(result.video), *downloads]

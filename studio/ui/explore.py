@@ -2,7 +2,8 @@
 it) or inspect a single clip file.
 
 The handlers here only translate between widgets and studio calls: the analysis is
-:func:`studio.analysis.analyse_dataset` and its charts, rendering is :mod:`renderers.pipeline`.
+:func:`studio.analysis.analyse_dataset` and its charts, rendering is
+:func:`studio.compare.render_side_by_side`.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
+from studio.compare import render_side_by_side
 from studio.config import StudioConfig
+from studio.errors import StudioError
 from studio.formats import FormatError, LoadedClip, read_clip
-from studio.formats.paths import resolve_inside
 from studio.motion import MotionClip
 from studio.security.files import FileAccessError, uploaded_file
+from studio.ui.common import camera_radio, dataset_choices, resolve_dataset
 
 CLIP_TYPES = [".csv", ".npz", ".npy", ".json"]
 TABLE_COLUMNS = ["id", "prompt", "split", "duration (s)", "keyframes", "prompt category", "clip shows"]
@@ -97,45 +100,6 @@ def inspect_file(path: str | None, max_frames: int) -> tuple[str, go.Figure | No
 
 
 # -- dataset folders ----------------------------------------------------------------------------
-
-
-def dataset_choices(config: StudioConfig) -> list[str]:
-    """Dataset folders (holding ``prompts.csv``) in or directly under the configured data folders."""
-    found: list[str] = []
-    for root in config.data_dirs:
-        if (root / "prompts.csv").is_file():
-            found.append(str(root))
-        if root.is_dir():
-            found += sorted(str(p.parent) for p in root.glob("*/prompts.csv"))
-    return list(dict.fromkeys(found))
-
-
-def resolve_dataset(config: StudioConfig, text: str | None) -> Path:
-    """The dataset folder named by ``text``, or ValueError saying why it cannot be opened.
-
-    Only folders inside ``config.data_dirs`` open: a browser user must not be able to make the
-    server read arbitrary paths.
-    """
-    if not text or not text.strip():
-        raise ValueError("Choose or type a dataset folder.")
-    typed = text.strip()
-    # a folder inside one of the roots, named absolutely or relative to it; symlinks are followed,
-    # so a link inside a data folder pointing out of it is refused too. Messages name what was
-    # typed, never where it resolved to.
-    inside = False
-    for root in config.data_dirs:
-        try:
-            path = resolve_inside(root, typed)
-        except FormatError:
-            continue
-        if (path / "prompts.csv").is_file():
-            return path
-        inside = True
-    if inside:
-        raise ValueError(f"'{typed[:200]}' is not a dataset folder (no prompts.csv; see README).")
-    raise ValueError(
-        f"'{typed[:200]}' is outside the data folders this studio may open (the server's STUDIO_DATA_DIRS)."
-    )
 
 
 def dataset_table(analysis: Any) -> list[list[Any]]:
@@ -228,19 +192,9 @@ def render_item(
     path = config.output_dir / "explore" / f"{digest[:32]}.mp4"
     summary = f"**{item_id}**\n\n" + summary_markdown(loaded)
     if not path.is_file():
-        from renderers._compat import prepare_gl_environment
-
-        prepare_gl_environment()
-        from renderers.pipeline import Stage, compare_frames, load_rig
-        from renderers.raster import RenderUnavailableError
-        from renderers.video import write_mp4
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        stage = Stage(size=384, camera=camera, fps=30.0)
         try:
-            rig = load_rig("default") if clip.space == "arkit" else None
-            write_mp4(compare_frames([clip], [item_id], rig, stage, curves=True), path, stage.fps)
-        except (RenderUnavailableError, OSError) as exc:
+            render_side_by_side([clip], [item_id], path, camera=camera, curves=True)
+        except (StudioError, OSError) as exc:
             return None, summary + f"\n\n**Rendering failed:** {exc}", curves_figure(clip)
     return str(path), summary, curves_figure(clip)
 
@@ -280,7 +234,7 @@ def build_tab(config: StudioConfig) -> None:
         )
         with gr.Row():
             with gr.Column(scale=1):
-                camera = gr.Radio(["front", "three-quarter"], value="front", label="Camera")
+                camera = camera_radio()
                 video = gr.Video(label="Clip on the default head", autoplay=True, loop=True, height=380)
             with gr.Column(scale=1):
                 item_summary = gr.Markdown()

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from studio.formats import write_clip
-from studio.models import ExpressionModel, ModelSpec, load_model, run_model
-from studio.models.base import family_class
+from studio.models import ExpressionModel, ModelSpec, family_class, load_model, run_model
 from studio.motion import ARKIT_CHANNELS, MotionClip
 
 STORED_PROMPTS = ("A person smiles widely", "A person frowns and shakes their head")

@@ -52,7 +52,7 @@ def test_compare_renders_every_model_side_by_side_even_when_one_fails(tmp_path, 
 
     import numpy as np
 
-    from renderers.video import read_mp4
+    from renderers import read_mp4
 
     flame = tmp_path / "flame"
     flame.mkdir()
@@ -82,8 +82,7 @@ def test_compare_renders_flame_results_on_the_configured_flame_head(tmp_path, mo
     """With STUDIO_FLAME_DIR the FLAME panel is a posed head, not the curves-and-instructions card."""
     import numpy as np
 
-    from renderers.flame import convert_flame_pickle
-    from renderers.video import read_mp4
+    from renderers import convert_flame_pickle, read_mp4
     from tests.renderers.test_flame import _pickle_with_fake_chumpy, tiny_flame_model
 
     pytest.importorskip("pyrender")

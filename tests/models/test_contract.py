@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from studio.models import FAMILY_MODULES, run_model
+from studio.models import family_names, run_model
 from studio.motion import ARKIT_CHANNELS
 from tests.models.conftest import FAMILY_BUILDERS
 
 
-@pytest.fixture(params=sorted(FAMILY_MODULES))
+@pytest.fixture(params=family_names())
 def model_and_prompt(request, tmp_path):
     family = request.param
     if family not in FAMILY_BUILDERS:

@@ -7,18 +7,18 @@ import textwrap
 import pytest
 
 from studio.cli import main
-from studio.models import FAMILY_MODULES, load_model, read_models_config, run_model
-from studio.models import base as models_base
-from studio.models.plugins import ENTRY_POINT_GROUP, discover_plugins
+from studio.models import load_families, load_model, read_models_config, registry, run_model
+from studio.models.registry import ENTRY_POINT_GROUP
 
 # The README example, as a package: a class and an entry point naming it (no decorator needed).
 GOOD_PLUGIN = '''
 import numpy as np
 
+from studio.models import ExpressionModel
 from studio.motion import ARKIT_CHANNELS, MotionClip
 
 
-class LabModel:
+class LabModel(ExpressionModel):
     """Raises the brows for as long as asked."""
 
     space = "arkit"
@@ -36,6 +36,17 @@ class LabModel:
         values[:, ARKIT_CHANNELS.index("browInnerUp")] = self.strength
         return MotionClip(values, 30.0, "arkit", ARKIT_CHANNELS, {"prompt": prompt})
 '''
+
+
+EXTRA_CLASSES = """
+
+class NotAModel:
+    pass
+
+
+class HalfModel(ExpressionModel):
+    space = "arkit"
+"""
 
 
 def install(site, dist, entries, modules):
@@ -56,19 +67,18 @@ def site(tmp_path, monkeypatch):
     folder = tmp_path / "site"
     folder.mkdir()
     monkeypatch.syspath_prepend(str(folder))
-    families, modules = dict(FAMILY_MODULES), set(sys.modules)
-    registered = set(models_base.registered_families())
+    load_families()
+    classes, statuses, modules = dict(registry._classes), dict(registry._statuses), set(sys.modules)
     yield folder
-    FAMILY_MODULES.clear()
-    FAMILY_MODULES.update(families)
-    for family in set(models_base.registered_families()) - registered:
-        del models_base._FAMILIES[family]
+    registry._classes.clear()
+    registry._classes.update(classes)
+    registry._statuses.clear()
+    registry._statuses.update(statuses)
     for name in set(sys.modules) - modules:
         if name.startswith(("lab_", "broken_")):
             del sys.modules[name]
     monkeypatch.undo()
     importlib.invalidate_caches()
-    discover_plugins(refresh=True)
 
 
 def test_a_broken_plugin_is_listed_with_its_error_and_the_others_load(site, tmp_path, capsys):
@@ -80,10 +90,10 @@ def test_a_broken_plugin_is_listed_with_its_error_and_the_others_load(site, tmp_
         {"broken_models": "raise ImportError('needs CUDA 13, found none')"},
     )
     importlib.invalidate_caches()
-    statuses = {s.family: s for s in discover_plugins(refresh=True)}
-    assert statuses["lab-brows"].ok and statuses["lab-brows"].distribution == "lab-models"
+    statuses = load_families(refresh=True)
+    assert statuses["lab-brows"].ok and statuses["lab-brows"].source == "lab-models"
     assert not statuses["lab-broken"].ok and "needs CUDA 13" in statuses["lab-broken"].error
-    assert FAMILY_MODULES["lab-brows"] == "lab_models" and "lab-broken" not in FAMILY_MODULES
+    assert registry.family_class("lab-brows").family == "lab-brows"
 
     config = tmp_path / "models.yaml"
     config.write_text("models:\n  - {name: brows, family: lab-brows, options: {strength: 0.7}}\n")
@@ -97,15 +107,10 @@ def test_a_broken_plugin_is_listed_with_its_error_and_the_others_load(site, tmp_
     assert "lab-broken" in out and "FAILED: import failed: ImportError: needs CUDA 13" in out
 
 
-def test_a_config_naming_a_plugin_family_discovers_it(site, tmp_path):
+def test_a_config_naming_a_plugin_family_finds_it(site, tmp_path):
     install(site, "lab-models", {"lab-brows": "lab_models:LabModel"}, {"lab_models": GOOD_PLUGIN})
     importlib.invalidate_caches()
-    discover_plugins(refresh=True)  # forget earlier discoveries, as a fresh process would
-    FAMILY_MODULES.pop("lab-brows")
-    models_base._FAMILIES.pop("lab-brows")
-    import studio.models.plugins as plugins
-
-    plugins._discovered = None
+    registry._loaded = False  # a fresh process: nothing discovered yet
     config = tmp_path / "models.yaml"
     config.write_text("models:\n  - {name: brows, family: lab-brows}\n")
     assert read_models_config(config)[0].family == "lab-brows"
@@ -117,12 +122,13 @@ def test_a_config_naming_a_plugin_family_discovers_it(site, tmp_path):
         ({"mdm": "lab_models:LabModel"}, "built into the studio"),
         ({"Lab Brows": "lab_models:LabModel"}, "not a valid family name"),
         ({"lab-none": "lab_models"}, "registered no family named 'lab-none'"),
-        ({"lab-bad": "lab_models:NotAModel"}, "must define from_spec"),
+        ({"lab-bad": "lab_models:NotAModel"}, "must subclass studio.models.ExpressionModel"),
+        ({"lab-half": "lab_models:HalfModel"}, "must define from_spec() and generate()"),
     ],
 )
 def test_plugins_that_cannot_be_a_family(site, entries, message):
-    install(site, "lab-models", entries, {"lab_models": GOOD_PLUGIN + "\n\nclass NotAModel:\n    pass\n"})
+    install(site, "lab-models", entries, {"lab_models": GOOD_PLUGIN + EXTRA_CLASSES})
     importlib.invalidate_caches()
-    (status,) = discover_plugins(refresh=True)
+    (status,) = [s for s in load_families(refresh=True).values() if s.source == "lab-models"]
     assert not status.ok and message in status.error
-    assert FAMILY_MODULES["mdm"] == "studio.models.mdm"
+    assert load_families()["mdm"].builtin and load_families()["mdm"].ok

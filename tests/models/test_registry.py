@@ -2,8 +2,7 @@ import pytest
 
 from studio.formats import FormatError
 from studio.formats.checkpoints import read_checkpoint, write_checkpoint
-from studio.models import ModelError, ModelSpec, load_model, read_models_config, register_model
-from studio.models.base import family_class
+from studio.models import ModelError, ModelSpec, family_class, load_model, read_models_config, register_model
 
 
 def test_duplicate_family_name_fails_at_registration():

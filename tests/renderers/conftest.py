@@ -18,7 +18,7 @@ TAKES = SHARED / "data" / "livelinkface"
 @pytest.fixture(scope="session")
 def gl():
     """A working rasteriser at 128², or a clean skip saying why there is none."""
-    from renderers.raster import RenderUnavailableError, get_rasterizer
+    from renderers import RenderUnavailableError, get_rasterizer
 
     try:
         return get_rasterizer(128)
@@ -28,7 +28,7 @@ def gl():
 
 @pytest.fixture(scope="session")
 def default_rig():
-    from renderers.rig import load_default_rig
+    from renderers import load_default_rig
 
     return load_default_rig()
 
@@ -37,7 +37,7 @@ def default_rig():
 def ict_rig(tmp_path_factory):
     if not (ICT / "generic_neutral_mesh.obj").is_file():
         pytest.skip(f"ICT-FaceKit rig not found at {ICT} (the shared rigs folder is absent)")
-    from renderers.obj_rig import load_obj_rig
+    from renderers import load_obj_rig
 
     os.environ["STUDIO_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
     with pytest.warns(UserWarning, match="tongueOut"):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from renderers.video import read_mp4
+from renderers import read_mp4
 from studio.cli import main
 from studio.formats import read_clip
 from studio.motion import ARKIT_CHANNELS

@@ -18,7 +18,8 @@ import pytest
 import scipy.sparse as sp
 import trimesh
 
-from renderers.flame import FlameFormatError, FlameHead, convert_flame_pickle, restricted_load
+from renderers import FlameFormatError, FlameHead, convert_flame_pickle
+from renderers.flame import restricted_load
 from studio.motion import FlameLayout, MotionClip
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,7 +179,7 @@ def test_a_tampered_model_npz_is_refused_at_load(flame_npz, tmp_path, key, value
 
 
 def test_flame_renders(gl, flame_npz, monkeypatch):
-    from renderers.pipeline import Stage, frames_for
+    from renderers import Stage, frames_for
 
     monkeypatch.setenv("STUDIO_FLAME_DIR", str(flame_npz.parent))
     layout = FlameLayout(n_expression=10)
@@ -192,7 +193,7 @@ def test_flame_renders(gl, flame_npz, monkeypatch):
 
 
 def test_unconfigured_flame_shows_curves_and_how_to_get_it(gl, monkeypatch):
-    from renderers.pipeline import Stage, frames_for
+    from renderers import Stage, frames_for
 
     monkeypatch.delenv("STUDIO_FLAME_DIR", raising=False)
     clip = MotionClip.zeros(5, 30.0, "flame", FlameLayout(n_expression=10))

@@ -8,9 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from renderers import obj_rig
-from renderers.obj_rig import load_obj_rig
-from renderers.rig import RigError, RigWarning
+from renderers import RigError, RigWarning, load_obj_rig, obj_rig
 from studio.motion import ARKIT_BLENDSHAPES
 from tests.renderers.conftest import weights
 
@@ -123,7 +121,7 @@ def test_a_read_only_rig_folder_loads_from_the_cache_root_and_stays_untouched(re
 
 
 def test_a_read_only_rig_folder_renders(gl, read_only_folder):
-    from renderers.pipeline import Stage, frames_for
+    from renderers import Stage, frames_for
     from studio.motion import ARKIT_CHANNELS, MotionClip
 
     before = _listing(read_only_folder)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import trimesh
 
-from renderers.raster import BACKGROUND, Camera, camera_preset, rasterize, vertex_normals
+from renderers import Camera, camera_preset, rasterize
+from renderers.raster import BACKGROUND, vertex_normals
 
 
 class Mesh:

@@ -10,16 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from renderers.rig import (
-    DEFAULT_RIG_PATH,
-    N_SHAPES,
-    BlendshapeRig,
-    RigError,
-    RigWarning,
-    load_rig_npz,
-    rotation_matrices,
-    save_rig_npz,
-)
+from renderers import BlendshapeRig, RigError, RigWarning, load_rig_npz, save_rig_npz
+from renderers.rig import DEFAULT_RIG_PATH, N_SHAPES, rotation_matrices
 from studio.motion import ARKIT_BLENDSHAPES, ARKIT_CHANNELS, FlameLayout, MotionClip
 from tests.renderers.conftest import weights
 

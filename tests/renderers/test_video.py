@@ -8,7 +8,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from renderers.video import VideoWriter, read_mp4, write_mp4, write_png
+from renderers import VideoWriter, read_mp4, write_mp4, write_png
 
 
 def _probe(path) -> str:

@@ -62,7 +62,7 @@ def test_flat_channels_are_not_plotted():
 
 
 def test_a_dataset_folder_must_resolve_inside_the_data_folders(tmp_path):
-    from studio.ui.explore import resolve_dataset
+    from studio.ui.common import resolve_dataset
 
     data, private = tmp_path / "data", tmp_path / "private"
     (data / "corpus").mkdir(parents=True)

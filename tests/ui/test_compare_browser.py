@@ -2,6 +2,7 @@
 
 import pytest
 
+from renderers import CAMERA_PRESETS
 from tests.models.conftest import STORED_PROMPTS
 
 pytestmark = pytest.mark.browser
@@ -22,7 +23,7 @@ def test_compare_runs_every_model_and_shows_one_video(browser, compare_url, scre
     assert src and "stored" not in src and "broken" not in src  # files are named by content hash
     page.screenshot(path=str(screenshot_dir / "app-compare-run.png"), full_page=True)
     # A second run renders on another server worker thread: it must give a new video too.
-    page.get_by_label("three-quarter").check()
+    page.get_by_label(CAMERA_PRESETS["three-quarter"]).check()  # the label the table gives
     page.get_by_role("button", name="Generate").click()
     page.wait_for_function(
         "old => { const v = document.querySelector('video'); return v && v.src !== old && v.duration > 0; }",

@@ -20,8 +20,9 @@ import numpy as np
 
 from studio import facs
 from studio.formats.checkpoints import write_checkpoint
-from studio.models.base import ModelError, ModelSpec, register_model
+from studio.models.base import ExpressionModel, ModelError, ModelSpec
 from studio.models.common import family_checkpoint, performers, prompt_rng
+from studio.models.registry import register_model
 from studio.motion import ARKIT_CHANNELS, N_ARKIT, MotionClip
 
 FAMILY = "emotion-label"
@@ -81,13 +82,15 @@ def apex_pose(values: np.ndarray, fps: float) -> np.ndarray:
 
 
 @register_model(FAMILY)
-class EmotionLabelModel:
+class EmotionLabelModel(ExpressionModel):
     """Prompt -> argmax emotion -> its prototype pose under an envelope, plus idle life.
 
     ``generate`` returns ``(round(duration_s * 30), 61) float32`` ARKit at 30 fps;
     ``meta["emotion"]`` names the chosen emotion and ``meta["emotion_probs"]`` the six
     classifier probabilities (Express4D order).
     """
+
+    trainable = True
 
     space = "arkit"
 

@@ -24,19 +24,20 @@ them and no ``mean.npy`` / ``std.npy`` lies beside it), ``guidance_scale``, ``st
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from studio.config import clip_text_encoder_dir
 from studio.formats import FormatError
 from studio.formats.arrays import load_arrays
 from studio.formats.checkpoints import Checkpoint
-from studio.models.base import ModelError, ModelSpec, register_model, resolve_device
+from studio.models.base import ExpressionModel, ModelError, ModelSpec, resolve_device
 from studio.models.common import family_checkpoint
 from studio.models.mdm.model import OUTPUT_FPS, _check_guidance, _check_steps, finish, to_output_rate
+from studio.models.registry import register_model
 from studio.motion import ARKIT_CHANNELS, MotionClip, arkit_name_map, livelink_name
 
 FAMILY = "express4d"
@@ -66,7 +67,7 @@ def noise_schedule(name: str, steps: int) -> np.ndarray:
 
 
 @register_model(FAMILY)
-class Express4DModel:
+class Express4DModel(ExpressionModel):
     """Generates ``(round(30 * duration_s), 61) float32`` ARKit clips at 30 fps from Express4D's MDM.
 
     ``text_encoder`` maps a list of prompts to a ``(B, clip_dim)`` torch tensor (the CLIP text
@@ -167,9 +168,7 @@ class Express4DModel:
         checkpoint = family_checkpoint(spec, FAMILY)
         mean, std = dataset_norm(spec, checkpoint)
         device = resolve_device(spec.device)
-        clip_dir = spec.option_path("clip_path") or (
-            Path(os.environ[CLIP_ENV]) if os.environ.get(CLIP_ENV) else None
-        )
+        clip_dir = spec.option_path("clip_path") or clip_text_encoder_dir()
         if clip_dir is None:
             raise ModelError(f"{spec.name}: no CLIP text encoder configured. {CLIP_HELP}")
         if not (clip_dir / "config.json").is_file():

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from studio.formats.checkpoints import write_checkpoint
-from studio.models.base import ModelError, ModelSpec, register_model
+from studio.models.base import ExpressionModel, ModelError, ModelSpec
 from studio.models.common import family_checkpoint, one_blas_thread, performers, prompt_rng
 from studio.models.keyframe.text import KeyframePlan, split_keyframes
+from studio.models.registry import register_model
 from studio.motion import ARKIT_CHANNELS, ARKIT_INDEX, N_ARKIT, MotionClip
 
 FAMILY = "keyframe"
@@ -82,13 +83,15 @@ def keyframe_times(count: int, duration_s: float, rng: np.random.Generator) -> n
 
 
 @register_model(FAMILY)
-class KeyframeModel:
+class KeyframeModel(ExpressionModel):
     """Prompt -> keyframe plan -> one pose (and oscillation) per keyframe -> eased clip + idle life.
 
     ``generate`` returns ``(round(duration_s * 30), 61) float32`` ARKit at 30 fps; ``meta`` holds
     ``keyframes`` (the descriptions used), ``keyframe_times_s`` and ``script`` (whether the prompt
     was parsed as a KeyframeFace script).
     """
+
+    trainable = True
 
     space = "arkit"
 

@@ -23,7 +23,6 @@ seed, keyframe) for the model's life, so asking again gives the same clip withou
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -33,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from studio.config import secret_from_env
 from studio.errors import StudioError
 from studio.formats.keyframeface import (
     SYSTEM_PROMPT,
@@ -41,8 +41,9 @@ from studio.formats.keyframeface import (
     keyframes_to_clip,
     parse_keyframe_answer,
 )
-from studio.models.base import ModelError, ModelSpec, register_model
+from studio.models.base import ExpressionModel, ModelError, ModelSpec
 from studio.models.keyframe.text import MAX_KEYFRAMES, parse_script_prompt, split_keyframes
+from studio.models.registry import register_model
 from studio.motion import MotionClip
 
 FAMILY = "llm-keyframe"
@@ -127,7 +128,7 @@ class _KeyframeFailedError(StudioError):
 
 
 @register_model(FAMILY)
-class LLMKeyframeModel:
+class LLMKeyframeModel(ExpressionModel):
     """Generates ``(round(30 * duration_s), 61)`` ARKit clips from LLM-written keyframes."""
 
     space = "arkit"
@@ -191,7 +192,7 @@ class LLMKeyframeModel:
         api_key = None
         if options.get("api_key_env"):
             variable = str(options["api_key_env"])
-            api_key = os.environ.get(variable)
+            api_key = secret_from_env(variable)
             if not api_key:
                 raise ModelError(
                     f"{spec.name}: environment variable {variable} (options.api_key_env) is not set"

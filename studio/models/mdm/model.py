@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from studio.formats.checkpoints import Checkpoint
-from studio.models.base import ModelError, ModelSpec, register_model, resolve_device
+from studio.models.base import ExpressionModel, ModelError, ModelSpec, resolve_device
 from studio.models.common import family_checkpoint
+from studio.models.registry import register_model
 from studio.motion import ARKIT_BLENDSHAPES, ARKIT_CHANNELS, N_ARKIT, ROTATION_RANGE, MotionClip
 
 OUTPUT_FPS = 30.0
@@ -28,12 +29,14 @@ MAX_BATCH = 32  # prompts per forward pass in generate_batch (twice that with gu
 
 
 @register_model("mdm")
-class MDMModel:
+class MDMModel(ExpressionModel):
     """Generates ``(round(30 * duration_s), 61) float32`` ARKit clips at 30 fps.
 
     Options (``ModelSpec.options``): ``guidance_scale`` (float >= 0; 1 = no guidance, 0 =
     unconditional), ``steps`` (DDIM steps, 1..1000).
     """
+
+    trainable = True
 
     space = "arkit"
     mixed_length_batches = True  # generate_batch takes one duration per prompt (padded, masked)
@@ -62,7 +65,7 @@ class MDMModel:
         sampling = config["sampling"]
         self.name = name
         self.device = device
-        self.sha256 = checkpoint.sha256
+        self.checkpoint_sha256 = checkpoint.sha256
         self.config = config
         self.guidance_scale = _check_guidance(options.get("guidance_scale", sampling["guidance_scale"]), name)
         self.steps = _check_steps(options.get("steps", sampling["steps"]), name)
@@ -199,7 +202,7 @@ class MDMModel:
             "internal_fps": self.internal_fps,
             "guidance_scale": scale,
             "ddim_steps": n_steps,
-            "checkpoint_sha256": self.sha256,
+            "checkpoint_sha256": self.checkpoint_sha256,
             "notices": tuple(notices),
         }
         return MotionClip(out, OUTPUT_FPS, "arkit", ARKIT_CHANNELS, meta)

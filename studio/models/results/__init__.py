@@ -27,8 +27,9 @@ from studio.formats.errors import quote
 from studio.formats.paths import OutsideFolderError, resolve_inside, stat_or_none
 from studio.formats.text import TextError, checked_lines, loads_json, open_text, parse_float
 from studio.models import MAX_SEED
-from studio.models.base import ModelError, ModelSpec, NoStoredOutputError, register_model
+from studio.models.base import ExpressionModel, ModelError, ModelSpec, NoStoredOutputError
 from studio.models.prompts import MAX_PROMPT_CHARS
+from studio.models.registry import register_model
 from studio.motion import MotionClip, Space
 
 MAX_FILE_CHARS = 1024
@@ -149,7 +150,7 @@ def _check_row(manifest: Path, row: dict, where: str) -> tuple[str, int, str]:
 
 
 @register_model("results")
-class ResultsFolderModel:
+class ResultsFolderModel(ExpressionModel):
     """Serves stored clips: ``generate`` looks the prompt and seed up in the manifest."""
 
     uses_text_encoder = False  # prompts are looked up, not embedded

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from studio.formats.checkpoints import write_checkpoint
-from studio.models.base import ModelError, ModelSpec, register_model
+from studio.models.base import ExpressionModel, ModelError, ModelSpec
 from studio.models.common import family_checkpoint, one_blas_thread, performers, prompt_rng
+from studio.models.registry import register_model
 from studio.motion import ARKIT_CHANNELS, N_ARKIT, MotionClip
 
 FAMILY = "retrieval"
@@ -72,12 +73,14 @@ def _energy(values: np.ndarray) -> np.ndarray:
 
 
 @register_model(FAMILY)
-class RetrievalModel:
+class RetrievalModel(ExpressionModel):
     """Prompt -> top-k nearest stored prompts -> one (picked by the seed) -> its clip, fitted.
 
     ``generate`` returns ``(round(duration_s * 30), 61) float32`` ARKit at 30 fps; ``meta`` holds
     ``retrieved_id``, ``retrieved_prompt``, ``similarity`` (cosine) and ``time_scale`` (>1 slower).
     """
+
+    trainable = True
 
     space = "arkit"
 
