@@ -81,7 +81,7 @@ def capture_windows(takes: list[Path]) -> list[tuple[np.ndarray, str]]:
 
 
 def prototype_keyframes() -> list[np.ndarray]:
-    """Per prompt, KeyframeFace keyframes ``(K, 61)`` from the EMFACS prototypes (DESIGN.md §4)."""
+    """Per prompt, KeyframeFace keyframes ``(K, 61)`` from the EMFACS prototypes (studio.facs)."""
     from studio.motion import ARKIT_INDEX, N_ARKIT
 
     def pose(**weights: float) -> np.ndarray:

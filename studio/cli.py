@@ -86,9 +86,19 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from studio.server import serve
+
+    serve(StudioConfig.from_env())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="expression-studio", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server (as `python app.py`; settings from STUDIO_*)")
+    serve.set_defaults(run=cmd_serve)
 
     info = sub.add_parser("info", help="describe a clip file")
     info.add_argument("file")

@@ -84,8 +84,8 @@ def _au(
     return ActionUnit(code, name, description, MappingProxyType(dict(arkit)), tuple(primary), onset)
 
 
-# The table DESIGN.md §4 gives, with the secondary movements FACS describes for each AU
-# (AU6 narrows the eye from below; AU9 lifts the upper lip and lowers the inner brows...).
+# Each AU mapped to the ARKit shapes that perform it, with the secondary movements FACS describes
+# for it (AU6 narrows the eye from below; AU9 lifts the upper lip and lowers the inner brows...).
 ACTION_UNITS: tuple[ActionUnit, ...] = (
     _au("AU1", "inner brow raiser", "inner brows raised", {"browInnerUp": 1.0}),
     _au("AU2", "outer brow raiser", "outer brows raised", {**_lr("browOuterUp", 1.0), "browInnerUp": 0.15}),
@@ -258,7 +258,7 @@ def arkit_to_au_sides(values: np.ndarray) -> np.ndarray:
 # EMFACS prototypes
 # --------------------------------------------------------------------------------------------
 
-# The canonical prototypes DESIGN.md §4 gives (Ekman & Friesen).
+# The canonical EMFACS prototypes of the six basic emotions (Ekman & Friesen).
 EMFACS_PROTOTYPES: Mapping[str, tuple[int, ...]] = MappingProxyType({
     "happiness": (6, 12),
     "sadness": (1, 4, 15),

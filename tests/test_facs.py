@@ -22,7 +22,7 @@ def test_emotion_order_is_express4d():
 
 @pytest.mark.parametrize(
     ("au", "channels"),
-    [  # DESIGN.md §4
+    [  # the AU -> ARKit table of studio.facs, written out independently
         ("AU1", ["browInnerUp"]),
         ("AU2", ["browOuterUpLeft", "browOuterUpRight"]),
         ("AU4", ["browDownLeft", "browDownRight"]),

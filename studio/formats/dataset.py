@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from studio.formats.clips import write_clip
 from studio.formats.errors import FormatError, quote
 from studio.formats.paths import resolve_inside, stat_or_none
 from studio.formats.text import (
@@ -207,7 +208,6 @@ def write_dataset(
     ``clip_format`` is ``"npz"`` (studio npz, exact) or ``"csv"`` (Live Link CSV, ARKit only).
     Label values that are not strings are stored as JSON.
     """
-    from studio.formats import write_clip  # the dispatcher lives in the package root
 
     root = Path(root)
     (root / "clips").mkdir(parents=True, exist_ok=True)

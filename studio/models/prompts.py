@@ -9,8 +9,15 @@ from dataclasses import dataclass
 from studio.errors import StudioError
 
 MAX_PROMPT_CHARS = 1000  # longer than any prompt in Express4D or KeyframeFace scripts
-# Unicode categories that carry no text: controls, format marks (incl. bidi overrides), unassigned
-_DROP = {"Cc", "Cf", "Cn", "Co", "Cs"}
+# Unicode categories that carry no text: controls, format marks (incl. bidi overrides), unassigned,
+# private use, surrogates. Tabs and newlines are whitespace, not controls, to a prompt.
+NON_TEXT_CATEGORIES = frozenset({"Cc", "Cf", "Cn", "Co", "Cs"})
+WHITESPACE_CONTROLS = "\t\n\r"
+
+
+def is_non_text(ch: str) -> bool:
+    """True for a character a prompt never keeps (a control or invisible formatting character)."""
+    return ch not in WHITESPACE_CONTROLS and unicodedata.category(ch) in NON_TEXT_CATEGORIES
 
 
 class PromptError(StudioError, ValueError):
@@ -34,11 +41,7 @@ def clean_prompt(raw: str, max_chars: int = MAX_PROMPT_CHARS) -> CleanPrompt:
     if len(raw) > 20 * max_chars:
         raw = raw[: 20 * max_chars]
     text = unicodedata.normalize("NFC", raw)
-    kept = "".join(
-        " " if ch in "\t\n\r" else ch
-        for ch in text
-        if ch in "\t\n\r" or unicodedata.category(ch) not in _DROP
-    )
+    kept = "".join(" " if ch in WHITESPACE_CONTROLS else ch for ch in text if not is_non_text(ch))
     if len(kept) != len(text):
         notices.append(f"removed {len(text) - len(kept)} control or formatting characters")
     text = re.sub(r"\s+", " ", kept).strip()

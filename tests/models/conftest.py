@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from studio.config import ASSETS_DIR
 from studio.formats import write_clip
 from studio.models import ExpressionModel, ModelSpec, family_class, load_model, run_model
 from studio.motion import ARKIT_CHANNELS, MotionClip
@@ -167,7 +168,8 @@ def build_llm_keyframe(tmp_path: Path) -> tuple[ExpressionModel, str]:
     return load_model(ModelSpec("llm-fake", "llm-keyframe", options=options)), STORED_PROMPTS[0]
 
 
-# family -> builder(tmp_path) returning (model, a prompt it can answer)
+# family -> builder(tmp_path) returning (model, a prompt it can answer). A trainable family needs
+# none: family_builder trains it --quick on the tiny corpus, so a new folder is covered as it is.
 FAMILY_BUILDERS: dict[str, Callable[[Path], tuple[ExpressionModel, str]]] = {
     "results": build_results,
     "mdm": build_mdm,
@@ -177,6 +179,14 @@ FAMILY_BUILDERS: dict[str, Callable[[Path], tuple[ExpressionModel, str]]] = {
     "express4d": build_express4d,
     "llm-keyframe": build_llm_keyframe,
 }
+
+
+def family_builder(family: str) -> Callable[[Path], tuple[ExpressionModel, str]]:
+    if family in FAMILY_BUILDERS:
+        return FAMILY_BUILDERS[family]
+    if family_class(family).trainable:
+        return _trained(family, "A person smiles widely")
+    pytest.fail(f"family {family!r} is not trainable: give it a builder in tests/models/conftest.py")
 
 
 @pytest.fixture(scope="session")
@@ -191,7 +201,7 @@ def tiny_checkpoint(tmp_path_factory) -> Callable[[str], Path]:
 
 
 # -- the shipped checkpoints (assets/models), for prompt-appropriateness tests --
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+ASSETS = ASSETS_DIR
 SMILE_BROWS = "A person smiles widely and then raises their eyebrows"
 FROWN_SHAKE = "A person frowns and shakes their head"
 

@@ -5,15 +5,12 @@ import pytest
 
 from studio.models import family_names, run_model
 from studio.motion import ARKIT_CHANNELS
-from tests.models.conftest import FAMILY_BUILDERS
+from tests.models.conftest import family_builder
 
 
 @pytest.fixture(params=family_names())
 def model_and_prompt(request, tmp_path):
-    family = request.param
-    if family not in FAMILY_BUILDERS:
-        pytest.fail(f"family {family!r} has no builder in tests/models/conftest.py FAMILY_BUILDERS")
-    return FAMILY_BUILDERS[family](tmp_path)
+    return family_builder(request.param)(tmp_path)
 
 
 def test_output_shape_and_range(model_and_prompt):

@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 
 from studio.formats import FormatError
@@ -89,3 +91,53 @@ def test_an_unexpected_load_failure_is_that_models_error_alone(monkeypatch):
     assert report.model is None
     expected = "boom: unexpected error while loading: RuntimeError: size mismatch for weight: copying a param"
     assert report.error == expected + " of shape [3]"
+
+
+NEW_FAMILY = """
+import numpy as np
+
+from studio.models import ExpressionModel, register_model
+from studio.motion import ARKIT_CHANNELS, OUTPUT_FPS, MotionClip
+
+
+@register_model("lab-smile")
+class SmileModel(ExpressionModel):
+    uses_text_encoder = False
+
+    def __init__(self, name):
+        self.name = name
+
+    @classmethod
+    def from_spec(cls, spec):
+        return cls(spec.name)
+
+    def generate(self, prompt, *, seed, duration_s):
+        values = np.zeros((round(OUTPUT_FPS * duration_s), len(ARKIT_CHANNELS)), np.float32)
+        values[:, ARKIT_CHANNELS.index("mouthSmileLeft")] = 0.5
+        return MotionClip(values, OUTPUT_FPS, "arkit", ARKIT_CHANNELS, {"prompt": prompt})
+"""
+
+
+def test_a_new_folder_beside_the_built_ins_is_a_family(tmp_path, monkeypatch):
+    """Adding a built-in family is one folder: nothing else names it."""
+    import studio.models
+    from studio.models import family_names, load_families, registry, run_model
+
+    load_families()
+    classes, statuses = dict(registry._classes), dict(registry._statuses)
+    (tmp_path / "lab_smile").mkdir()
+    (tmp_path / "lab_smile" / "__init__.py").write_text(NEW_FAMILY)
+    monkeypatch.setattr(studio.models, "__path__", [*studio.models.__path__, str(tmp_path)])
+    try:
+        status = load_families(refresh=True)["lab-smile"]
+        assert status.builtin and status.ok and "lab-smile" in family_names()
+        config = tmp_path / "models.yaml"
+        config.write_text("models:\n  - {name: smile, family: lab-smile}\n")
+        clip = run_model(load_model(read_models_config(config)[0]), "smile", seed=0, duration_s=1.0).clip
+        assert clip.channel("mouthSmileLeft").max() == pytest.approx(0.5)
+    finally:
+        registry._classes.clear()
+        registry._classes.update(classes)
+        registry._statuses.clear()
+        registry._statuses.update(statuses)
+        sys.modules.pop("studio.models.lab_smile", None)
