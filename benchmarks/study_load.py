@@ -78,7 +78,7 @@ def stored_answers(study: TinyStudy) -> list[tuple[int, int]]:
     """``(participant row id, trial id)`` of every stored answer of the study, read from the database."""
     from sqlalchemy import text
 
-    from studio.study.storage import create_study_engine
+    from studio.study.schema import create_study_engine
 
     engine = create_study_engine(study.db_url)
     try:

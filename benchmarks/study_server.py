@@ -55,7 +55,7 @@ def free_port() -> int:
 def _write_results(folder: Path, channels: tuple[str, ...], prompts: list[str]) -> Path:
     """A results folder: one 1-second ARKit clip per prompt (seed 0), a CSV manifest."""
     from studio.formats import write_clip
-    from studio.motion import ARKIT_CHANNELS, MotionClip
+    from studio.motion import ARKIT_CHANNELS, OUTPUT_FPS, MotionClip
 
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -64,7 +64,7 @@ def _write_results(folder: Path, channels: tuple[str, ...], prompts: list[str]) 
         envelope = np.sin(np.linspace(0, np.pi, 30)) * (0.5 + 0.15 * p)
         for name in channels:
             values[:, ARKIT_CHANNELS.index(name)] = envelope
-        write_clip(MotionClip(values, 30.0, "arkit", ARKIT_CHANNELS), folder / f"p{p}.npz")
+        write_clip(MotionClip(values, OUTPUT_FPS, "arkit", ARKIT_CHANNELS), folder / f"p{p}.npz")
         rows.append({"prompt": prompt, "seed": 0, "file": f"p{p}.npz"})
     with (folder / "manifest.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, ["prompt", "seed", "file"])
@@ -110,9 +110,10 @@ def prepare_study(
     """Results folders, definition, rendered stimuli and the stored study, all under ``root`` (the
     study in a SQLite file there, or in the database at ``db_url``)."""
     from studio.models.pool import ModelPool
-    from studio.study.definition import parse_definition
+    from studio.study.parsing import parse_definition
+    from studio.study.schema import sqlite_url
     from studio.study.stimuli import render_stimuli
-    from studio.study.storage import StudyStore, sqlite_url
+    from studio.study.storage import StudyStore
 
     root = Path(root)
     results = root / "results"

@@ -57,18 +57,10 @@ from urllib.parse import urlencode
 
 from studio.errors import StudioError
 from studio.study.definition import CHOICE_LABELS, CHOICES_2AFC5, CHOICES_PAIRWISE, ClipRef, StudyDefinition
-from studio.study.storage import (
-    Admission,
-    HitLog,
-    ParticipantState,
-    ProlificIdentity,
-    RateLimited,
-    Rejection,
-    StoredTrial,
-    StudyRecord,
-    StudyStore,
-    SubmissionRejected,
-)
+from studio.study.limits import Admission, HitLog, RateLimited, Rejection, SubmissionRejected
+from studio.study.records import ParticipantState, ProlificIdentity, StoredTrial, StudyRecord
+from studio.study.stimuli import STIMULUS_NAME, load_manifest
+from studio.study.storage import StudyStore
 
 __all__ = [
     "PROLIFIC_PARAMS",
@@ -85,7 +77,6 @@ __all__ = [
 PROLIFIC_PARAMS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")
 PROLIFIC_COMPLETE_URL = "https://app.prolific.com/submissions/complete?cc="
 DEFAULT_TOKEN_MAX_AGE_S = 3 * 24 * 3600  # Prolific studies run for hours, rarely days
-STIMULUS_NAME = re.compile(r"^[0-9a-f]{64}\.mp4$")  # the only file names ever shown to participants
 _STUDY_KEY = re.compile(r"^(?:[0-9]{1,12}|[0-9a-f]{64})$")
 
 # HTTP status of each storage rejection: 4xx, and distinct enough for a client to act on.
@@ -286,12 +277,6 @@ def _unb64(text: str) -> bytes:
 ManifestLoader = Callable[[Path, StudyDefinition], Any]  # returns an object with .path_for(ClipRef)
 
 
-def _default_manifest_loader(output_dir: Path, definition: StudyDefinition) -> Any:
-    from studio.study.stimuli import load_manifest  # imported when first needed
-
-    return load_manifest(output_dir, definition)
-
-
 class StudyService:
     """Participant actions over one :class:`StudyStore`. Thread-safe (the store is; caches lock).
 
@@ -323,7 +308,7 @@ class StudyService:
         self.stimuli_dir = self.output_dir / "stimuli"
         self.media_url = media_url if media_url.endswith("/") else media_url + "/"
         self._token_key = hmac.new(key, b"studio-session-token-v1", hashlib.sha256).digest()
-        self._load_manifest = manifest_loader or _default_manifest_loader
+        self._load_manifest = manifest_loader or load_manifest
         self._max_age = token_max_age_s
         self._clock = clock
         self.start_limits = start_limits

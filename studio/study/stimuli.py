@@ -24,10 +24,10 @@ Re-running :func:`render_stimuli` on a study whose manifest is complete returns 
 without generating anything (a frozen study keeps its stimuli even if a checkpoint is later
 retrained); ``force=True`` regenerates, and the render cache still skips identical motions.
 
-Interface note (agreed with the participant side): ``render_stimuli(definition, pool,
-output_dir, *, progress=None)`` and ``load_manifest(output_dir, definition).path_for(clip)`` are
-exactly as agreed; the extra keyword arguments (``size``, ``camera``, ``rig``, ``force``) have
-defaults. ``progress(done, total, description)`` is called with clip counts.
+The participant side needs only ``render_stimuli(definition, pool, output_dir, *, progress=None)``
+and ``load_manifest(output_dir, definition).path_for(clip)``; the other keyword arguments
+(``size``, ``camera``, ``rig``, ``force``) have defaults. ``progress(done, total, description)`` is
+called with clip counts.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ from studio.study.definition import ClipRef, ModelRef, StudyDefinition
 __all__ = [
     "MANIFEST_DIR",
     "STIMULI_DIR",
+    "STIMULUS_NAME",
     "StimulusError",
     "StimulusManifest",
     "load_manifest",
@@ -65,7 +66,7 @@ STIMULI_DIR = "stimuli"  # served to participants
 MANIFEST_DIR = "study-manifests"  # never served: maps content hashes back to models
 RENDER_VERSION = 1  # bump when the rendering of a motion changes, so cached videos are not reused
 DEFAULT_SIZE = 384  # pixels; four clips side by side still fit a laptop screen
-_FILE_NAME = re.compile(r"^[0-9a-f]{64}\.mp4$")
+STIMULUS_NAME = re.compile(r"^[0-9a-f]{64}\.mp4$")  # the only file names ever shown to participants
 
 Progress = Callable[[int, int, str], None]
 
@@ -146,7 +147,7 @@ def load_manifest(output_dir: str | Path, definition: StudyDefinition) -> Stimul
         files: dict[ClipRef, str] = {}
         for entry in data["clips"]:
             name = str(entry["file"])
-            if not _FILE_NAME.match(name):  # a manifest must never point outside stimuli/
+            if not STIMULUS_NAME.match(name):  # a manifest must never point outside stimuli/
                 raise ValueError(f"file name {name[:80]!r} is not a content-hash name")
             files[ClipRef(str(entry["model"]), str(entry["prompt"]), int(entry["seed"]))] = name
         stage, notices = dict(data.get("stage", {})), tuple(map(str, data.get("notices", ())))
@@ -175,7 +176,7 @@ def render_stimuli(
 
     ``pool`` supplies the named models; models given as results folders in the definition are
     loaded from their folder. ``size`` is the square frame in pixels, ``camera`` a preset of
-    :func:`renderers.raster.camera_preset`, ``rig`` a :func:`renderers.pipeline.load_rig` spec;
+    :func:`renderers.camera_preset`, ``rig`` a :func:`renderers.load_rig` spec;
     frames per second and duration come from ``definition.stimulus``. Raises
     :class:`StimulusError` when a model is missing or fails on a stimulus (a study cannot run with
     a hole in it), when the models mix ARKit and FLAME (they would not share one head), or when
@@ -304,12 +305,7 @@ class _Renderer:
     """One rig, one camera, one light, one frame size for every clip of a study."""
 
     def __init__(self, rig: str, size: int, camera: str, fps: float, source: str) -> None:
-        from renderers._compat import prepare_gl_environment
-
-        prepare_gl_environment()
-        from renderers.pipeline import Stage, load_rig
-        from renderers.raster import RenderUnavailableError
-        from renderers.rig import RigError
+        from renderers import RenderUnavailableError, RigError, Stage, load_rig
 
         self.source = source
         try:
@@ -320,11 +316,9 @@ class _Renderer:
         self._unavailable = RenderUnavailableError
 
     def frames(self, motion: MotionClip) -> Iterator[np.ndarray]:
-        from renderers.pipeline import frames_for
+        from renderers import FlameUnavailableError, frames_for, load_configured_flame
 
         if motion.space == "flame":
-            from renderers.flame import FlameUnavailableError, load_configured_flame
-
             try:  # without a FLAME head frames_for shows a card naming the space: never for participants
                 load_configured_flame()
             except FlameUnavailableError as exc:
@@ -333,7 +327,7 @@ class _Renderer:
 
     def write(self, motion: MotionClip, folder: Path) -> str:
         """Encode ``motion`` to a temporary MP4 in ``folder``, then rename it to its content hash."""
-        from renderers.video import VideoWriter
+        from renderers import VideoWriter
 
         handle, temporary = tempfile.mkstemp(prefix=".rendering-", suffix=".mp4", dir=folder)
         os.close(handle)
@@ -357,7 +351,7 @@ def _cached(entry: Path, stimuli_dir: Path) -> str | None:
         name = str(json.loads(entry.read_text(encoding="utf-8"))["file"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return name if _FILE_NAME.match(name) and (stimuli_dir / name).is_file() else None
+    return name if STIMULUS_NAME.match(name) and (stimuli_dir / name).is_file() else None
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:

@@ -4,10 +4,11 @@
 ``/admin`` behind ``STUDIO_ADMIN_TOKEN`` and never without it. Participants never reach it. Every
 event here is closed to the Gradio API (``api_visibility="private"``).
 
-The functions above :func:`build_admin` do the work and return plain values (Markdown, pandas
-tables, plotly figures, file paths); the Blocks only wires them to components, so the tests call
-them directly. Exports are written to a fresh temporary folder, never under ``output_dir`` (which
-the studio serves to everyone).
+The work is :class:`~studio.study.admin.StudyAdmin`'s, as for the command line; the functions
+above :func:`build_admin` turn its results into plain values (Markdown, pandas tables, plotly
+figures, file paths) and the Blocks only wires them to components, so the tests call them directly.
+Exports are written to a fresh temporary folder, never under ``output_dir`` (which the studio
+serves to everyone).
 """
 
 from __future__ import annotations
@@ -22,20 +23,25 @@ import gradio as gr
 import pandas as pd
 
 from studio.config import StudioConfig
-from studio.errors import StudioError
 from studio.formats import FormatError
 from studio.gpu import gpu_task
 from studio.models.pool import ModelPool
 from studio.security.files import CACHE_LIFETIME_S, FileAccessError, uploaded_file
-from studio.study.storage import StorageError, StudyRecord, StudyStore
+from studio.study.admin import MAX_CONFIG_BYTES, AdminError, StudyAdmin, design_line
+from studio.study.agreement import DEFAULT_REDUCTION, REDUCTIONS
+from studio.study.charts import CHARTS, build_charts
+from studio.study.definition import DefinitionError
+from studio.study.parsing import CONFIG_SUFFIXES
+from studio.study.records import StudyRecord
+from studio.study.stimuli import DEFAULT_SIZE
+from studio.study.storage import StudyStore
 
-MAX_CONFIG_BYTES = 256 * 1024  # a study config with 1000 prompts is ~100 kB
 SIZES = (256, 384, 512)
 _PRIVATE: dict[str, Any] = {"api_visibility": "private"}
-
-
-class AdminError(StudioError):
-    """Something the admin should read (no such study, bad upload); shown as Markdown."""
+_REDUCTION_LABELS = {
+    "rank_as_category": "rank as category per (prompt, model)",
+    "top_choice": "top choice per prompt",
+}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -43,20 +49,9 @@ class AdminError(StudioError):
 # ----------------------------------------------------------------------------------------------
 
 
-def study_choices(store: StudyStore) -> list[tuple[str, int]]:
+def study_choices(admin: StudyAdmin) -> list[tuple[str, int]]:
     """Dropdown choices: ``("3 · name · 1a2b3c4d5e6f", 3)``, newest first."""
-    return [(f"{i} · {name} · {sha[:12]}", i) for i, sha, name in reversed(store.list_studies())]
-
-
-def get_study(store: StudyStore, study_id: Any) -> StudyRecord:
-    if study_id in (None, ""):
-        raise AdminError("Choose a study first (or create one).")
-    try:
-        return store.get_study(int(study_id))
-    except (KeyError, ValueError):
-        raise AdminError(f"There is no study {study_id!r}.") from None
-    except StorageError as exc:
-        raise AdminError(str(exc)) from None
+    return [(f"{i} · {name} · {sha[:12]}", i) for i, sha, name in reversed(admin.studies())]
 
 
 def read_upload(path: str | Path | None) -> str:
@@ -67,7 +62,7 @@ def read_upload(path: str | Path | None) -> str:
         file = uploaded_file(path)  # only a file this server received as an upload
     except FileAccessError as exc:
         raise AdminError(str(exc)) from None
-    if file.suffix.lower() not in (".yaml", ".yml", ".json"):
+    if file.suffix.lower() not in CONFIG_SUFFIXES:
         raise AdminError("A study config must be a .yaml, .yml or .json file.")
     if file.stat().st_size > MAX_CONFIG_BYTES:
         raise AdminError(
@@ -79,71 +74,48 @@ def read_upload(path: str | Path | None) -> str:
         raise AdminError("The config is not UTF-8 text.") from None
 
 
-def parse_config_text(text: str, source: str, known_models: Sequence[str] | None):
-    """Validate a pasted or uploaded YAML/JSON config. Relative results folders are refused
-    (there is no config folder to resolve them against): use absolute paths here, or the CLI."""
-    import yaml
-
-    from studio.study.definition import DefinitionError, parse_definition
-
-    if len(text.encode("utf-8")) > MAX_CONFIG_BYTES:
-        raise DefinitionError(source, [("", f"larger than {MAX_CONFIG_BYTES // 1024} kB")])
-    try:
-        data = yaml.safe_load(text)  # JSON is YAML too
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = "" if mark is None else f"line {mark.line + 1}, column {mark.column + 1}"
-        raise DefinitionError(source, [(where, f"not valid YAML: {exc.problem or exc.context}")]) from None
-    except yaml.YAMLError as exc:
-        raise DefinitionError(source, [("", f"not valid YAML: {exc}")]) from None
-    return parse_definition(data, source=source, base_dir=None, known_models=known_models)
-
-
 def create_study(
-    store: StudyStore, text: str, source: str, known_models: Sequence[str] | None
+    admin: StudyAdmin, text: str, source: str, known_models: Sequence[str] | None
 ) -> tuple[StudyRecord | None, str]:
-    """Validate and store a config; returns the record (None on errors) and Markdown saying what
-    happened: every validation problem with where it is, or the new study and its link."""
-    from studio.study.definition import DefinitionError
+    """Validate and store a pasted or uploaded config; returns the record (None on errors) and
+    Markdown saying what happened: every validation problem with where it is, or the new study
+    and its link."""
     from studio.study.service import participant_url
 
     if not text.strip():
         return None, "Paste a study config or upload a .yaml/.json file."
     try:
-        definition = parse_config_text(text, source, known_models)
+        definition = admin.parse_config(text, source, known_models)
     except DefinitionError as exc:
         lines = [f"- `{where or 'top level'}`: {problem}" for where, problem in exc.problems]
         head = f"**The config has {len(lines)} problem{'s' if len(lines) > 1 else ''}; nothing was stored.**"
         return None, head + "\n\n" + "\n".join(lines)
-    record = store.create_study(definition)
+    record = admin.create(definition)
     d = record.definition
     verb = "Created" if record.created else "Already stored (the same frozen config)"
     link = participant_url("<your server URL>", record)
     return record, (
         f"**{verb}: study {record.id}**, `{record.sha256[:12]}` — {d.name}\n\n"
-        f"- {d.trial_type}: {len(d.items)} items × {d.raters_per_item} raters; "
-        f"{d.trials_per_participant} screens per participant; {d.participants_needed} participants needed\n"
+        f"- {design_line(d)}\n"
         f"- {len(d.stimuli())} stimuli to render (next tab)\n"
         f"- Prolific link: `{link}`"
     )
 
 
-def study_summary(config: StudioConfig, store: StudyStore, study_id: Any) -> str:
+def study_summary(admin: StudyAdmin, study_id: Any) -> str:
     """The study's design and whether its stimuli are rendered."""
-    from studio.study.stimuli import StimulusError, load_manifest
-
-    record = get_study(store, study_id)
+    record = admin.find(study_id)
     d = record.definition
-    try:
-        manifest = load_manifest(config.output_dir, d)
+    manifest = admin.manifest(record)
+    if manifest is None:
+        stimuli = f"**not rendered** ({len(d.stimuli())} clips): participants are refused until they are"
+    else:
         stage = manifest.stage
         stimuli = (
             f"**rendered**: {len(manifest.files)} clips, {stage.get('size')} px, "
             f"camera {stage.get('camera')}, rig {stage.get('rig')}, {stage.get('fps')} fps, "
             f"{stage.get('frames')} frames each"
         )
-    except StimulusError:
-        stimuli = f"**not rendered** ({len(d.stimuli())} clips): participants are refused until they are"
     models = ", ".join(m.name + (" (results folder)" if m.results else "") for m in d.models)
     return (
         f"### {d.name}\nstudy {record.id} · `{record.sha256[:12]}` · {d.trial_type}\n\n"
@@ -164,22 +136,18 @@ def _rules(rules: Any) -> str:
 
 
 def render(
-    config: StudioConfig,
-    store: StudyStore,
+    admin: StudyAdmin,
     pool: ModelPool,
     study_id: Any,
-    size: int = 384,
+    size: int | None = None,
     rig: str = "default",
     progress: Callable[[int, int, str], None] | None = None,
 ) -> str:
     """Render the study's stimuli (reusing any already rendered); returns what happened."""
-    from studio.study.stimuli import render_stimuli
-
-    record = get_study(store, study_id)
+    record = admin.find(study_id)
+    stage = {"rig": rig} if size is None else {"rig": rig, "size": int(size)}
     try:
-        manifest = render_stimuli(
-            record.definition, pool, config.output_dir, progress=progress, size=int(size), rig=rig
-        )
+        manifest = admin.render(record, pool, progress=progress, **stage)
     except FormatError as exc:  # StimulusError included
         return f"**Rendering failed:** {exc}"
     notices = "".join(f"\n- {n}" for n in manifest.notices)
@@ -197,23 +165,15 @@ def _frame(rows: Sequence[dict[str, Any]], empty: str = "nothing yet") -> pd.Dat
 
 
 def progress_view(
-    config: StudioConfig, store: StudyStore, study_id: Any
+    admin: StudyAdmin, study_id: Any
 ) -> tuple[str, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Summary Markdown and the tables: answers per item, participants (with attention-check
     failures and exclusions), attention checks, rejected submissions."""
-    from studio.study.report import analyse
-
-    record = get_study(store, study_id)
-    report = analyse(
-        record.definition,
-        store.export_answers(record),
-        store.participant_summaries(record),
-        store.rejection_counts(record),
-        n_bootstrap=0,
-    )
+    record = admin.find(study_id)
+    report = admin.progress(record)
     failed = sum(p["checks_failed"] > 0 for p in report.participants)
     summary = (
-        study_summary(config, store, study_id)
+        study_summary(admin, study_id)
         + f"\n\n**Participants:** {report.n_participants} started · {report.n_completed} completed · "
         f"{failed} failed an attention check · {report.n_excluded} excluded · "
         f"**{report.n_analysed} analysed** "
@@ -231,40 +191,27 @@ def progress_view(
 
 
 def results_view(
-    store: StudyStore, study_id: Any, reduction: str = "rank_as_category", n_bootstrap: int = 1000
-) -> tuple[Any, Any, pd.DataFrame, pd.DataFrame, str]:
-    """The dashboard: rank heatmap, preference bars, statistics table, Bradley-Terry table and the
-    full Markdown report."""
-    from studio.study.report import (
-        build_report,
-        preference_bars,
-        rank_heatmap,
-        report_markdown,
-        statistics_rows,
-    )
+    admin: StudyAdmin, study_id: Any, reduction: str = DEFAULT_REDUCTION, n_bootstrap: int = 1000
+) -> tuple[Any, ...]:
+    """The dashboard: one figure per chart of :data:`~studio.study.charts.CHARTS` (in its order),
+    the statistics table, the Bradley-Terry table and the full Markdown report."""
+    from studio.study.report import report_markdown, statistics_rows
 
-    record = get_study(store, study_id)
-    report = build_report(store, record, reduction=reduction, n_bootstrap=int(n_bootstrap))
+    report = admin.report(admin.find(study_id), reduction=reduction, n_bootstrap=int(n_bootstrap))
     return (
-        rank_heatmap(report),
-        preference_bars(report),
+        *build_charts(report).values(),
         _frame(statistics_rows(report), "no analysable answers yet"),
         _frame(report.bradley_terry, "no comparisons yet"),
         report_markdown(report),
     )
 
 
-def export_files(store: StudyStore, study_id: Any, reduction: str = "rank_as_category") -> list[str]:
+def export_files(admin: StudyAdmin, study_id: Any, reduction: str = DEFAULT_REDUCTION) -> list[str]:
     """Raw answers (CSV, Parquet), participants, the codebook and the report, in a new temporary
     folder (not under the served output folder)."""
-    from studio.study.report import build_report, export_answers, write_report
-
-    record = get_study(store, study_id)
+    record = admin.find(study_id)
     folder = Path(tempfile.mkdtemp(prefix=f"studio-study{record.id}-export-"))
-    paths = export_answers(store, record, folder)
-    report = build_report(store, record, reduction=reduction)
-    paths += [p for p in write_report(report, folder) if p.suffix in (".md", ".json")]
-    return [str(p) for p in paths]
+    return [str(p) for p in admin.export(record, folder, with_report=reduction)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -279,6 +226,7 @@ def build_admin(config: StudioConfig, store: StudyStore, *, pool: ModelPool | No
 
         pool, _ = model_pool(config)
     known = pool.names or None
+    admin = StudyAdmin(config, store)
 
     def shielded(fn: Callable[..., Any], n_outputs: int) -> Callable[..., Any]:
         """Turn an :class:`AdminError` into a warning toast instead of an error page."""
@@ -293,12 +241,12 @@ def build_admin(config: StudioConfig, store: StudyStore, *, pool: ModelPool | No
 
         return run
 
-    with gr.Blocks(title="Study admin", analytics_enabled=False, delete_cache=CACHE_LIFETIME_S) as admin:
+    with gr.Blocks(title="Study admin", analytics_enabled=False, delete_cache=CACHE_LIFETIME_S) as page:
         gr.Markdown(
             "# Study admin\nCreate studies, render their stimuli, watch progress, read results, export."
         )
         with gr.Row():
-            chooser = gr.Dropdown(study_choices(store), label="Study", scale=4, interactive=True)
+            chooser = gr.Dropdown(study_choices(admin), label="Study", scale=4, interactive=True)
             refresh = gr.Button("Refresh", scale=1)
         with gr.Tabs():
             with gr.Tab("Create", id="create"):
@@ -314,7 +262,7 @@ def build_admin(config: StudioConfig, store: StudyStore, *, pool: ModelPool | No
             with gr.Tab("Stimuli", id="stimuli"):
                 summary_md = gr.Markdown()
                 with gr.Row():
-                    size = gr.Dropdown(list(SIZES), value=384, label="Frame size (px)")
+                    size = gr.Dropdown(list(SIZES), value=DEFAULT_SIZE, label="Frame size (px)")
                     rig = gr.Dropdown(["default", "ict"], value="default", label="Rig")
                 render_btn = gr.Button("Render stimuli", variant="primary")
                 render_md = gr.Markdown()
@@ -334,11 +282,8 @@ def build_admin(config: StudioConfig, store: StudyStore, *, pool: ModelPool | No
             with gr.Tab("Results", id="results"):
                 with gr.Row():
                     reduction = gr.Radio(
-                        [
-                            ("rank as category per (prompt, model)", "rank_as_category"),
-                            ("top choice per prompt", "top_choice"),
-                        ],
-                        value="rank_as_category",
+                        [(_REDUCTION_LABELS[name], name) for name in REDUCTIONS],
+                        value=DEFAULT_REDUCTION,
                         label="Fleiss' kappa reduction to declare (rank studies)",
                     )
                     n_boot = gr.Number(
@@ -346,8 +291,7 @@ def build_admin(config: StudioConfig, store: StudyStore, *, pool: ModelPool | No
                     )
                 results_btn = gr.Button("Compute results", variant="primary")
                 with gr.Row():
-                    heatmap = gr.Plot(label="Rank distribution")
-                    bars = gr.Plot(label="Preferences")
+                    charts = [gr.Plot(label=title) for title, _ in CHARTS.values()]
                 stats_df = gr.Dataframe(label="Statistics (95% bootstrap CIs over items)", interactive=False)
                 bt_df = gr.Dataframe(label="Bradley-Terry", interactive=False)
                 with gr.Accordion("Full report", open=False):
@@ -363,36 +307,36 @@ def build_admin(config: StudioConfig, store: StudyStore, *, pool: ModelPool | No
         def on_create(path: str | None, text: str | None):
             source = Path(path).name if path else "pasted config"
             body = read_upload(path) if path else (text or "")
-            record, message = create_study(store, body, source, known)
+            record, message = create_study(admin, body, source, known)
             if record is None:
                 return message, gr.skip()
-            return message, gr.Dropdown(choices=study_choices(store), value=record.id)
+            return message, gr.Dropdown(choices=study_choices(admin), value=record.id)
 
         def on_refresh(study_id: Any):
-            return gr.Dropdown(choices=study_choices(store), value=study_id)
+            return gr.Dropdown(choices=study_choices(admin), value=study_id)
 
         def on_render(study_id: Any, frame_size: int, rig_name: str, progress=gr.Progress()):
             def report(done: int, total: int, description: str) -> None:
                 progress((done, max(total, 1)), desc=description)
 
-            message = render_on_gpu(config, store, pool, study_id, frame_size, rig_name, report)
-            return message, study_summary(config, store, study_id)
+            message = render_on_gpu(admin, pool, study_id, frame_size, rig_name, report)
+            return message, study_summary(admin, study_id)
 
         def on_progress(study_id: Any):
             if study_id in (None, ""):
                 return (gr.skip(),) * 5
-            return progress_view(config, store, study_id)
+            return progress_view(admin, study_id)
 
         def on_results(study_id: Any, chosen: str, resamples: float | None):
-            return results_view(store, study_id, chosen, max(0, int(resamples or 0)))
+            return results_view(admin, study_id, chosen, max(0, int(resamples or 0)))
 
         def on_export(study_id: Any, chosen: str):
-            return export_files(store, study_id, chosen)
+            return export_files(admin, study_id, chosen)
 
         def on_select(study_id: Any):
             if study_id in (None, ""):
                 return (gr.skip(),) * 6
-            return (study_summary(config, store, study_id), *progress_view(config, store, study_id))
+            return (study_summary(admin, study_id), *progress_view(admin, study_id))
 
         progress_outputs = [progress_md, items_df, participants_df, attention_df, rejections_df]
         select_outputs = [summary_md, *progress_outputs]
@@ -416,10 +360,10 @@ def build_admin(config: StudioConfig, store: StudyStore, *, pool: ModelPool | No
         timer.tick(shielded(on_progress, 5), chooser, progress_outputs, **_PRIVATE)
         auto.change(lambda on: gr.Timer(active=bool(on)), auto, timer, **_PRIVATE)
         results_btn.click(
-            shielded(on_results, 5),
+            shielded(on_results, len(CHARTS) + 3),
             [chooser, reduction, n_boot],
-            [heatmap, bars, stats_df, bt_df, report_md],
+            [*charts, stats_df, bt_df, report_md],
             **_PRIVATE,
         )
         export_btn.click(shielded(on_export, 1), [chooser, reduction], downloads, **_PRIVATE)
-    return admin
+    return page

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from benchmarks.study_server import PostgresUnavailable, create_database, throwaway_postgres
-from studio.study.definition import StudyDefinition, parse_definition
+from studio.study.definition import StudyDefinition
+from studio.study.parsing import parse_definition
 
 SECRET = b"test-secret-0123456789abcdef-XYZ"  # 32 bytes; the store's HMAC key in tests
 
@@ -55,7 +57,7 @@ def postgres_databases(postgres_server: str) -> Iterator[Callable[[], str]]:
 def db_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], str]:
     """Makes URLs of empty databases: SQLite files, then databases on the PostgreSQL server."""
     if request.param == "sqlite":
-        from studio.study.storage import sqlite_url
+        from studio.study.schema import sqlite_url
 
         counter = iter(range(1_000))
         return lambda: sqlite_url(tmp_path / f"study{next(counter)}.db")
@@ -92,3 +94,36 @@ def make_definition(**overrides: object) -> StudyDefinition:
     }
     config.update(overrides)
     return parse_definition(config)
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory) -> Iterator[tuple[Any, Any]]:
+    """A stored rank study (3 prompts x 3 models, one attention check, one mismatch control) with
+    7 simulated participants: index 3 careless (excluded), index 6 incomplete. Yields (store, study)."""
+    from studio.study.schema import sqlite_url
+    from studio.study.storage import StudyStore
+    from tests.study.simulate import simulate
+
+    folder = tmp_path_factory.mktemp("report-db")
+    store = StudyStore(sqlite_url(folder / "study.db"), SECRET)
+    definition = parse_definition(
+        {
+            "name": "hand-made rank study",
+            "trial_type": "rank",
+            "seed": 1,
+            "prompts": ["a wide happy smile", "a sad frown", "a surprised gasp"],
+            "models": ["alpha", "beta", "gamma"],
+            "raters_per_item": 4,
+            "attention_checks": [
+                {"kind": "contradiction", "prompt": "laughing", "decoy_prompt": "weeping", "model": "beta"}
+            ],
+            "exclusion": {"failed_attention_checks_at_least": 1, "median_dwell_below_s": 2.0},
+            "prompt_mismatch_control": {"per_participant": 1},
+        }
+    )
+    study = store.create_study(definition)
+    simulate(
+        store, study, 7, {"gamma": 1.5, "beta": 0.5, "alpha": -1.0}, careless=[3], incomplete=[6], seed=4
+    )
+    yield store, study
+    store.close()

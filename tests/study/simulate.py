@@ -18,7 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from studio.study.definition import CHOICES_2AFC5, CHOICES_PAIRWISE, Trial
-from studio.study.storage import EventRow, ProlificIdentity, StudyRecord, StudyStore, TrialRow
+from studio.study.records import ProlificIdentity, StudyRecord
+from studio.study.schema import EventRow, TrialRow
+from studio.study.storage import StudyStore
 
 
 def backdate(store: StudyStore, trial_id: int, seconds: float, served_s: float | None = None) -> None:

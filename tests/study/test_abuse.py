@@ -25,8 +25,11 @@ from benchmarks.study_server import SECRET, ThreadedServer, prepare_study
 from studio.security.admin_auth import CSRF_COOKIE, SESSION_COOKIE, AdminGate, LoginPolicy
 from studio.security.clients import client_address
 from studio.security.rates import MemoryRateLog
+from studio.study.limits import Admission, RateLimited
+from studio.study.records import ProlificIdentity
+from studio.study.schema import sqlite_url
 from studio.study.service import StartLimits
-from studio.study.storage import Admission, ProlificIdentity, RateLimited, StudyStore, sqlite_url
+from studio.study.storage import StudyStore
 from tests.study.conftest import make_definition
 
 ADMIN_TOKEN = "abuse-admin-token-0123456789"

@@ -13,7 +13,8 @@ import pytest
 
 from benchmarks.study_server import MODELS, SECRET, ThreadedServer, prepare_study
 from studio.server import MAX_REQUEST_BYTES
-from studio.study.storage import MAX_ANSWER_BYTES, StudyStore
+from studio.study.limits import MAX_ANSWER_BYTES
+from studio.study.storage import StudyStore
 from tests.study.simulate import backdate
 
 ADMIN_TOKEN = "admin-token-for-tests-0123"

@@ -142,7 +142,7 @@ def test_participant_url_carries_prolific_placeholders():
 
 def test_a_whole_participant_on_sqlite_and_postgresql(db_url, tiny):
     """Same service, both databases (the page and the API share this code path)."""
-    from studio.study.definition import parse_definition
+    from studio.study.parsing import parse_definition
     from studio.study.stimuli import load_manifest
 
     with StudyStore(tiny.db_url, SECRET) as source:

@@ -14,7 +14,9 @@ import pytest
 from studio.formats import write_clip
 from studio.models.pool import ModelPool
 from studio.motion import ARKIT_CHANNELS, MotionClip
-from studio.study.definition import ClipRef, parse_definition, participant_trials
+from studio.study.assignment import participant_trials
+from studio.study.definition import ClipRef
+from studio.study.parsing import parse_definition
 from studio.study.stimuli import (
     MANIFEST_DIR,
     STIMULI_DIR,
@@ -74,10 +76,7 @@ def definition(tmp_path: Path, **overrides: object):
 
 @pytest.fixture(scope="module")
 def gl_available():
-    from renderers._compat import prepare_gl_environment
-
-    prepare_gl_environment()
-    from renderers.raster import RenderUnavailableError, get_rasterizer
+    from renderers import RenderUnavailableError, get_rasterizer
 
     try:
         get_rasterizer(SIZE)
@@ -124,7 +123,7 @@ def test_names_and_files_reveal_no_model_or_prompt(rendered):
 
 
 def test_every_clip_has_the_same_size_and_length(rendered):
-    from renderers.video import read_mp4
+    from renderers import read_mp4
 
     _, manifest, out, _ = rendered
     shapes = {read_mp4(out / STIMULI_DIR / name)[0].shape for name in set(manifest.files.values())}
@@ -134,8 +133,7 @@ def test_every_clip_has_the_same_size_and_length(rendered):
 def test_frames_are_the_bare_face_without_captions_or_strips(rendered, tmp_path):
     """A decoded stimulus frame equals the plain render of the same motion (H.264 loss aside): no
     label or curve strip was drawn onto it."""
-    from renderers.pipeline import Stage, frames_for, load_rig
-    from renderers.video import read_mp4, write_png
+    from renderers import Stage, frames_for, load_rig, read_mp4, write_png
     from studio.models import ModelSpec, load_model, run_model
 
     study, manifest, _, _ = rendered

@@ -10,10 +10,10 @@ import pytest
 
 from studio.config import StudioConfig
 from studio.models.pool import ModelPool
-from studio.study.storage import StudyStore, sqlite_url
+from studio.study.admin import MAX_CONFIG_BYTES, AdminError, StudyAdmin
+from studio.study.schema import sqlite_url
+from studio.study.storage import StudyStore
 from studio.ui.study_admin import (
-    MAX_CONFIG_BYTES,
-    AdminError,
     build_admin,
     create_study,
     export_files,
@@ -52,52 +52,52 @@ def setup(tmp_path_factory):
     )
     store = StudyStore(sqlite_url(root / "studio.db"), SECRET)
     config = StudioConfig(port=free_port(), output_dir=root / "outputs")
-    yield config, store, text
+    yield config, StudyAdmin(config, store), text
     store.close()
 
 
 def test_create_lists_every_problem_and_stores_nothing_on_error(setup):
-    _, store, text = setup
-    record, message = create_study(store, "name: x\ntrial_type: rnak\nseed: -1\n", "pasted config", None)
+    _, admin, text = setup
+    record, message = create_study(admin, "name: x\ntrial_type: rnak\nseed: -1\n", "pasted config", None)
     assert record is None and "nothing was stored" in message
     assert "`trial_type`: must be one of rank, 2afc5, pairwise, got 'rnak'; did you mean 'rank'?" in message
     assert "`seed`" in message and "`prompts`" in message
-    record, message = create_study(store, "name: [unclosed", "pasted config", None)
+    record, message = create_study(admin, "name: [unclosed", "pasted config", None)
     assert record is None and "not valid YAML" in message and "line 1, column 16" in message
     # a pasted config has no folder: relative results paths are refused, not guessed
     relative = text.replace('results: "/', 'results: "./', 1)
-    assert relative != text and "must be an absolute path" in create_study(store, relative, "pasted", None)[1]
-    assert study_choices(store) == []
+    assert relative != text and "must be an absolute path" in create_study(admin, relative, "pasted", None)[1]
+    assert study_choices(admin) == []
 
 
 def test_create_and_watch_a_study(setup):
-    config, store, text = setup
-    record, message = create_study(store, text, "pasted config", ["alpha"])
+    config, admin, text = setup
+    record, message = create_study(admin, text, "pasted config", ["alpha"])
     assert record is not None and f"study {record.id}" in message and "PROLIFIC_PID" in message
-    assert study_choices(store)[0][1] == record.id
+    assert study_choices(admin)[0][1] == record.id
     again, message = create_study(
-        store, json.dumps(json.loads(json.dumps(record.definition.canonical()))), "pasted JSON", None
+        admin, json.dumps(json.loads(json.dumps(record.definition.canonical()))), "pasted JSON", None
     )
     assert again.id == record.id and "Already stored" in message  # JSON pastes too; frozen by hash
-    simulate(store, record, 4, {"alpha": 1.0, "beta": -1.0}, careless=[2], seed=1)
-    summary, items, participants, attention, rejections = progress_view(config, store, record.id)
+    simulate(admin.store, record, 4, {"alpha": 1.0, "beta": -1.0}, careless=[2], seed=1)
+    summary, items, participants, attention, rejections = progress_view(admin, record.id)
     assert "4 started · 4 completed · 1 failed an attention check · 1 excluded" in summary
     assert "**not rendered**" in summary
     assert items["answers"].tolist() == [4, 4] and items["analysed"].tolist() == [3, 3]
     assert participants["status"].str.startswith("excluded").sum() == 1
     assert attention["failed"].tolist() == [1]
     assert rejections.columns.tolist() == [""]  # none yet
-    heatmap, bars, stats, bt, markdown = results_view(store, record.id, "top_choice", 100)
+    heatmap, bars, stats, bt, markdown = results_view(admin, record.id, "top_choice", 100)
     assert heatmap is not None and bars is not None
     assert "Fleiss' kappa, top choice (declared)" in stats["statistic"].tolist()
     assert bt["model"].tolist()[0] == "alpha"
     assert "## Attention checks" in markdown
-    files = export_files(store, record.id)
+    files = export_files(admin, record.id)
     names = sorted(Path(f).name for f in files)
     assert "answers.parquet" in names and "codebook.md" in names and "report.md" in names
     assert all(not Path(f).is_relative_to(config.output_dir) for f in files)  # never in the served folder
     with pytest.raises(AdminError, match="no study 999"):
-        progress_view(config, store, 999)
+        progress_view(admin, 999)
 
 
 def test_uploads_are_checked(tmp_path, monkeypatch):
@@ -118,36 +118,33 @@ def test_uploads_are_checked(tmp_path, monkeypatch):
 
 
 def test_every_admin_event_is_closed_to_the_api(setup):
-    config, store, _ = setup
-    admin = build_admin(config, store, pool=ModelPool([]))
-    dependencies = admin.config["dependencies"]
+    config, admin, _ = setup
+    blocks = build_admin(config, admin.store, pool=ModelPool([]))
+    dependencies = blocks.config["dependencies"]
     assert dependencies and {d["api_visibility"] for d in dependencies} == {"private"}
-    admin.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=config.port)
+    blocks.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=config.port)
     try:
         info = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{config.port}/gradio_api/info").read())
         assert info["named_endpoints"] == {} and info["unnamed_endpoints"] == {}
     finally:
-        admin.close()
+        blocks.close()
 
 
 @pytest.mark.browser
 def test_render_and_results_in_the_browser(setup, browser, screenshot_dir):
-    from renderers._compat import prepare_gl_environment
-
-    prepare_gl_environment()
-    from renderers.raster import RenderUnavailableError, get_rasterizer
+    from renderers import RenderUnavailableError, get_rasterizer
 
     try:
         get_rasterizer(64)
     except (RenderUnavailableError, OSError) as exc:
         pytest.skip(f"no offscreen OpenGL here ({exc})")
-    config, store, text = setup
-    record, _ = create_study(store, text, "pasted config", None)
-    if not store.participant_summaries(record):  # run alone: give the dashboard answers to show
-        simulate(store, record, 4, {"alpha": 1.0, "beta": -1.0}, careless=[2], seed=1)
+    config, admin, text = setup
+    record, _ = create_study(admin, text, "pasted config", None)
+    if not admin.store.participant_summaries(record):  # run alone: give the dashboard answers to show
+        simulate(admin.store, record, 4, {"alpha": 1.0, "beta": -1.0}, careless=[2], seed=1)
     port = free_port()
-    admin = build_admin(config, store, pool=ModelPool([]))
-    admin.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port)
+    blocks = build_admin(config, admin.store, pool=ModelPool([]))
+    blocks.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port)
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     try:
         page.goto(f"http://127.0.0.1:{port}/")
@@ -167,6 +164,6 @@ def test_render_and_results_in_the_browser(setup, browser, screenshot_dir):
         page.screenshot(path=str(screenshot_dir / "admin_results.png"), full_page=True)
     finally:
         page.close()
-        admin.close()
+        blocks.close()
     stimuli = list((config.output_dir / "stimuli").glob("*.mp4"))
     assert len(stimuli) == len(record.definition.stimuli())
