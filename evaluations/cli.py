@@ -8,11 +8,13 @@ from studio.errors import UsageError
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from evaluations.benchmark import Protocol, run_benchmark, write_results
+    from evaluations.benchmark import run_benchmark
     from evaluations.emotion import EmotionRecogniser
     from evaluations.evaluator import Evaluator
     from evaluations.metrics import R_PRECISION_CONVENTIONS
+    from evaluations.protocol import Protocol
     from evaluations.results import leaderboard_markdown
+    from evaluations.results_files import write_results
 
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     if not names:

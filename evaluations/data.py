@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from studio.config import ASSETS_DIR
 from studio.facs import EMOTIONS
 from studio.formats import FormatError, read_clip
 from studio.formats.dataset import Dataset, DatasetItem
@@ -27,6 +28,8 @@ MAX_FRAMES = 100
 # otherwise reach z ~ 40 and dominate; rotations are radians with a smaller natural scale.
 STD_FLOOR_BLENDSHAPE = 0.05
 STD_FLOOR_ROTATION = 0.02
+# The shipped evaluator and emotion recogniser checkpoints, with their SHA256SUMS.
+EVALUATION_ASSETS_DIR = ASSETS_DIR / "evaluator"
 
 
 class EvaluationDataError(FormatError):

@@ -34,7 +34,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812 - the torch convention
 
-from evaluations.data import EVAL_FPS, items_fingerprint, read_split, subsample, to_eval_rate
+from evaluations.data import (
+    EVAL_FPS,
+    EVALUATION_ASSETS_DIR,
+    items_fingerprint,
+    read_split,
+    subsample,
+    to_eval_rate,
+)
 from evaluations.metrics import ccc
 from studio.errors import StudioError
 from studio.facs import EMOTIONS, N_EMOTIONS
@@ -43,8 +50,7 @@ from studio.motion import N_ARKIT, MotionClip
 
 KIND = "emotion-recogniser"
 FORMAT_VERSION = 1
-ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "evaluator"
-DEFAULT_CHECKPOINT = ASSET_DIR / "emotion_recogniser.safetensors"
+DEFAULT_CHECKPOINT = EVALUATION_ASSETS_DIR / "emotion_recogniser.safetensors"
 STATISTICS = ("mean", "std", "min", "max")
 N_FEATURES = len(STATISTICS) * N_ARKIT  # 244
 HIDDEN = (256, 128, 64)

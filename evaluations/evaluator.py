@@ -39,6 +39,7 @@ from torch.nn import functional as F  # noqa: N812 - the torch convention
 
 from evaluations.data import (
     EVAL_FPS,
+    EVALUATION_ASSETS_DIR,
     MAX_FRAMES,
     STD_FLOOR_BLENDSHAPE,
     STD_FLOOR_ROTATION,
@@ -49,7 +50,7 @@ from evaluations.data import (
     subsample,
     to_eval_rate,
 )
-from evaluations.metrics import R_PRECISION_BATCH_SIZE, r_precision
+from evaluations.metrics import R_PRECISION_BATCH_SIZE, R_PRECISION_CONVENTIONS, r_precision
 from evaluations.results import EvaluatorProvenance
 from studio.errors import StudioError
 from studio.formats.checkpoints import CheckpointError, read_checkpoint, write_checkpoint
@@ -61,9 +62,9 @@ FORMAT_VERSION = 1
 EMBED_DIM = 128
 SEGMENTS = 4  # time segments mean-pooled separately (keeps coarse order)
 TEMPERATURE = 0.07
-ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "evaluator"
-DEFAULT_CHECKPOINT = ASSET_DIR / "evaluator.safetensors"
-SHA256SUMS = ASSET_DIR / "SHA256SUMS"
+FEATURE_BATCH_SIZE = 256  # clips per forward pass when computing motion features
+DEFAULT_CHECKPOINT = EVALUATION_ASSETS_DIR / "evaluator.safetensors"
+SHA256SUMS = EVALUATION_ASSETS_DIR / "SHA256SUMS"
 LOSS_DESCRIPTION = f"symmetric InfoNCE, tau={TEMPERATURE} (fixed), duplicate prompts masked"
 NORMALISATION_DESCRIPTION = (
     f"per-channel z-score with the training split's mean/std over all frames at {EVAL_FPS:g} fps; "
@@ -181,7 +182,7 @@ class Evaluator:
         return int(self.config["net"]["embed_dim"])
 
     def motion_features(
-        self, motions: Sequence[MotionClip | np.ndarray], batch_size: int = 256
+        self, motions: Sequence[MotionClip | np.ndarray], batch_size: int = FEATURE_BATCH_SIZE
     ) -> np.ndarray:
         """Clips (any rate) or ``(T, 61)`` arrays already at :data:`EVAL_FPS` -> ``(N, D) float32``."""
         arrays = [
@@ -463,7 +464,8 @@ def _val_report(
     t, m = _encode(motion_net, text_net, x, lengths, text)
     batch = _val_batch(len(t))
     code = r_precision(t, m, batch_size=batch, seed=0)
-    paper = r_precision(t, m, batch_size=batch, metric="cosine", direction="motion_to_text", seed=0)
+    metric, direction = R_PRECISION_CONVENTIONS["express4d-paper"]
+    paper = r_precision(t, m, batch_size=batch, metric=metric, direction=direction, seed=0)
     return {
         "r_precision_humanml3d_code": list(code.rates),
         "r_precision_express4d_paper": list(paper.rates),

@@ -1,7 +1,7 @@
 """Geometric error of ARKit clips against ground truth, through a rig (EmoteGPT's L1 vertex error).
 
 EmoteGPT reports L1 vertex error over FLAME's head, face and lip regions. For ARKit models both
-clips are evaluated through one :class:`~renderers.rig.BlendshapeRig` and compared vertex by
+clips are evaluated through one :class:`~renderers.BlendshapeRig` and compared vertex by
 vertex::
 
     error_region = mean over frames t, vertices v in region, axes x/y/z of |P_gen[t,v] − P_gt[t,v]|
@@ -33,7 +33,7 @@ from types import MappingProxyType
 import numpy as np
 import scipy.sparse
 
-from renderers.rig import BlendshapeRig
+from renderers import BlendshapeRig
 from studio.errors import StudioError
 from studio.motion import ARKIT_BLENDSHAPES, MotionClip
 

@@ -19,9 +19,27 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from evaluations.metric_table import GROUP_TITLES, METRICS, MetricSpec
 from studio.errors import StudioError
 from studio.formats import FormatError
 from studio.formats.text import TextError, loads_json, read_text
+
+__all__ = [
+    "GROUND_TRUTH",
+    "GROUP_TITLES",
+    "RESULTS_FORMAT",
+    "BenchmarkResults",
+    "EvaluatorProvenance",
+    "IncomparableResultsError",
+    "MetricSpec",
+    "MetricValue",
+    "ModelResult",
+    "ResultsFileError",
+    "combine_results",
+    "leaderboard_markdown",
+    "leaderboard_table",
+    "load_results",
+]
 
 RESULTS_FORMAT = "expression-studio-benchmark-1"
 GROUND_TRUTH = "ground-truth"
@@ -146,7 +164,8 @@ class MetricValue:
 
 @dataclass(frozen=True)
 class ModelResult:
-    """One row: a model (or the ground truth) and its metrics, keyed by :data:`METRICS` ids."""
+    """One row: a model (or the ground truth) and its metrics, keyed by
+    :data:`evaluations.metric_table.METRICS` keys."""
 
     model: str
     family: str
@@ -257,50 +276,6 @@ def load_results(path: str | Path) -> BenchmarkResults:
 # --------------------------------------------------------------------------------------------
 # Leaderboard
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """How a metric is shown: column title, which direction is better, decimals, table group."""
-
-    key: str
-    title: str
-    better: str  # "higher", "lower", "closer to GT"
-    digits: int
-    group: str  # "humanml3d", "keyframeface", "cteg", "emotegpt"
-
-    @property
-    def arrow(self) -> str:
-        return {"higher": "↑", "lower": "↓"}.get(self.better, "→")
-
-
-METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("r_precision_top1", "R@1", "higher", 3, "humanml3d"),
-    MetricSpec("r_precision_top2", "R@2", "higher", 3, "humanml3d"),
-    MetricSpec("r_precision_top3", "R@3", "higher", 3, "humanml3d"),
-    MetricSpec("fid", "FID", "lower", 3, "humanml3d"),
-    MetricSpec("mm_dist", "MM-Dist", "lower", 3, "humanml3d"),
-    MetricSpec("diversity", "Diversity", "closer to GT", 3, "humanml3d"),
-    MetricSpec("multimodality", "MModality", "higher", 3, "humanml3d"),
-    MetricSpec("w_dist", "W-Dist", "lower", 4, "keyframeface"),
-    MetricSpec("mae", "MAE", "lower", 4, "keyframeface"),
-    MetricSpec("emotion_accuracy", "Emo acc", "higher", 3, "emotegpt"),
-    MetricSpec("va_ccc", "V/A CCC", "higher", 3, "emotegpt"),
-    MetricSpec("vertex_l1_head_mm", "L1 head mm", "lower", 2, "emotegpt"),
-    MetricSpec("vertex_l1_face_mm", "L1 face mm", "lower", 2, "emotegpt"),
-    MetricSpec("vertex_l1_lip_mm", "L1 lip mm", "lower", 2, "emotegpt"),
-    MetricSpec("variation", "Variation", "closer to GT", 3, "cteg"),
-    MetricSpec("fgd", "FgD", "closer to GT", 3, "cteg"),
-    MetricSpec("dot", "DoT", "closer to GT", 2, "cteg"),
-    MetricSpec("cppl", "Cppl", "lower", 3, "cteg"),
-)
-METRIC_INDEX = {m.key: m for m in METRICS}
-GROUP_TITLES = {
-    "humanml3d": "HumanML3D protocol (± 1.96·σ/√n over replications; MModality ± bootstrap SE)",
-    "keyframeface": "KeyframeFace coefficient metrics, ARKit units (± 1.96·σ/√n over replications)",
-    "emotegpt": "EmoteGPT emotion (± 1.96·σ/√n over replications) and rig vertex error (± bootstrap SE)",
-    "cteg": "CTEG sequence metrics, evaluator z-units (± bootstrap SE)",
-}
 
 
 def combine_results(results: Sequence[BenchmarkResults]) -> BenchmarkResults:

@@ -30,7 +30,8 @@ EMOTIONS = facs.EMOTIONS
 N_EMOTIONS = facs.N_EMOTIONS
 
 # Several phrasings per category: the feeling, the situation, and the EMFACS face
-# (DESIGN.md §4 prototypes), so a prompt that only names facial actions still finds its category.
+# (the category's prototype action units), so a prompt that only names facial actions still finds
+# its category.
 CATEGORY_DESCRIPTIONS: Mapping[str, tuple[str, ...]] = {
     "happiness": (
         "a person feels happy, joyful and delighted",

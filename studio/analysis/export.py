@@ -21,6 +21,7 @@ import numpy as np
 
 from studio.analysis.categorise import EMOTIONS
 from studio.analysis.report import DatasetAnalysis, consistency_table
+from studio.config import browser_path
 
 PNG_SIZE = {"default": (1000, 620), "tsne": (1100, 900), "confusion": (720, 640)}
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
@@ -28,9 +29,9 @@ BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 
 def find_browser() -> str | None:
     """A local Chrome/Chromium for kaleido: ``$BROWSER_PATH``, else one of :data:`BROWSER_NAMES` on PATH."""
-    explicit = os.environ.get("BROWSER_PATH")
-    if explicit and Path(explicit).is_file():
-        return explicit
+    explicit = browser_path()
+    if explicit is not None and explicit.is_file():
+        return str(explicit)
     return next((p for p in map(shutil.which, BROWSER_NAMES) if p), None)
 
 

@@ -11,7 +11,6 @@ after the retries raises :class:`CategoriserError` naming the prompt — never a
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import urllib.error
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from studio.analysis.categorise import EMOTIONS, Categorised, language_note
+from studio.config import llm_endpoint
 from studio.errors import StudioError
 
 SYSTEM_PROMPT = (
@@ -37,7 +37,7 @@ EXAMPLE_PROMPT = "laughing naturally as if hearing a funny joke"
 EXAMPLE_ANSWER = (
     '{"happiness": 0.812, "sadness": 0.034, "fear": 0.021, "surprise": 0.067, "anger": 0.019, '
     '"disgust": 0.047}'
-)  # DESIGN.md §4, Express4D's example
+)  # Express4D's own example of a categorised prompt
 
 
 class CategoriserError(StudioError, RuntimeError):
@@ -66,14 +66,15 @@ class LLMSettings:
 
     @classmethod
     def from_env(cls, base_url: str | None = None, model: str | None = None) -> LLMSettings:
-        url = base_url or os.environ.get("STUDIO_LLM_URL")
-        name = model or os.environ.get("STUDIO_LLM_MODEL")
+        endpoint = llm_endpoint()
+        url = base_url or endpoint.url
+        name = model or endpoint.model
         if not url or not name:
             raise CategoriserError(
                 "the LLM backend needs a URL and a model (--llm-url/--llm-model or "
                 "STUDIO_LLM_URL/STUDIO_LLM_MODEL)"
             )
-        return cls(url.rstrip("/"), name, os.environ.get("STUDIO_LLM_API_KEY") or None)
+        return cls(url.rstrip("/"), name, endpoint.api_key)
 
 
 def parse_scores(answer: str) -> np.ndarray:

@@ -466,11 +466,13 @@ def analyse_models(
     """Run each model (``generate(prompt, seed=, duration_s=)``) on ``rows``; returns the analysis with
     ``models`` set.
 
-    Each clip lasts as long as the dataset's clip for that prompt (4 s when unknown, clamped to
-    0.5–30 s). A model that fails on a prompt leaves a NaN row and counts a failure; a FLAME
-    model is reported and skipped (no ARKit action units).
+    Each clip lasts as long as the dataset's clip for that prompt (:data:`DEFAULT_DURATION_S` when
+    unknown), clamped to what one request may ask a model for (``MIN_DURATION_S``..``MAX_DURATION_S``
+    of :mod:`studio.models.base`). A model that fails on a prompt leaves a NaN row and counts a
+    failure; a FLAME model is reported and skipped (no ARKit action units).
     """
     from studio.models import run_model
+    from studio.models.base import MAX_DURATION_S, MIN_DURATION_S
 
     say = progress or (lambda _message: None)
     rows = np.asarray(rows, int)
@@ -495,7 +497,11 @@ def analyse_models(
         failures, first_error = 0, ""
         for j, i in enumerate(rows):
             duration = analysis.durations_s[i]
-            duration = float(np.clip(duration, 0.5, 30.0)) if np.isfinite(duration) else DEFAULT_DURATION_S
+            duration = (
+                float(np.clip(duration, MIN_DURATION_S, MAX_DURATION_S))
+                if np.isfinite(duration)
+                else DEFAULT_DURATION_S
+            )
             generation = run_model(model, analysis.prompts[i], seed=seed, duration_s=duration)
             if generation.clip is None or generation.clip.space != "arkit":
                 failures += 1
@@ -580,7 +586,7 @@ def _table_row(
 
 def build_figures(analysis: DatasetAnalysis) -> dict[str, object]:
     """Every chart of an analysis by file stem, ``{"prompt_tsne": go.Figure, ...}``, in reading order."""
-    from studio.analysis import charts
+    import studio.analysis.charts as charts
 
     a = analysis
     cat_name = str(a.categoriser.get("name", "categoriser"))

@@ -7,15 +7,19 @@ dataset-folder layout (:mod:`studio.formats.dataset`). The pieces:
 * :mod:`~studio.corpus.language` — verb forms, subjects, templates, modifier words, contexts;
 * :mod:`~studio.corpus.plan`     — one item's split, composition, modifiers and timeline;
 * :mod:`~studio.corpus.text`     — wording a plan (paraphrases share the plan's motion);
-* :mod:`~studio.corpus.synth`    — performers, envelopes, oscillations, idle life -> frames;
+* :mod:`~studio.corpus.synth`    — a timeline + a performer -> frames, layered from
+  :mod:`~studio.corpus.performers`, :mod:`~studio.corpus.steps` (steps, envelopes),
+  :mod:`~studio.corpus.oscillations` and :mod:`~studio.corpus.idle` (blinks, sway, gaze);
 * :mod:`~studio.corpus.describe` — FACS-state text for keyframe scripts;
 * :mod:`~studio.corpus.builder`  — items, labels and the dataset folder.
 """
 
 from studio.corpus.actions import ACTION_IDS, ACTION_INDEX, ACTIONS, Action, action_pose
 from studio.corpus.builder import LABEL_COLUMNS, CorpusItem, build_corpus, iter_corpus, make_item, render_plan
+from studio.corpus.performers import Performer, make_performers
 from studio.corpus.plan import Plan, combo_key, combo_split, plan_for, plan_item
-from studio.corpus.synth import FPS, Performer, Step, make_performers, render
+from studio.corpus.steps import FPS, Step
+from studio.corpus.synth import render
 from studio.corpus.text import Wording, word_plan
 
 __all__ = [

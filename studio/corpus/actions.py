@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 
 from studio import facs
-from studio.motion import ARKIT_CHANNELS, ARKIT_INDEX, N_ARKIT
+from studio.motion import ARKIT_BLENDSHAPES, ARKIT_CHANNELS, ARKIT_INDEX, N_ARKIT
 
 Kind = Literal["hold", "pulse", "osc", "path"]
 Side = Literal["none", "left", "right", "random"]
@@ -591,7 +591,8 @@ ACTION_IDS: tuple[str, ...] = tuple(a.id for a in ACTIONS)
 # Poses
 # --------------------------------------------------------------------------------------------
 
-_ROTATION_SLICE = slice(52, N_ARKIT)
+N_SHAPES = len(ARKIT_BLENDSHAPES)  # 52 blendshapes come first, then the 9 rotations
+_ROTATION_SLICE = slice(N_SHAPES, N_ARKIT)
 
 
 def _mirror_tables() -> tuple[np.ndarray, np.ndarray]:

@@ -39,8 +39,10 @@ from studio import facs
 from studio.corpus.actions import ACTION_INDEX, ACTIONS, action_pose
 from studio.corpus.describe import describe_pose, join_parts
 from studio.corpus.language import BACKGROUNDS, CONTEXTS, INTENSITY_WORDS, MANNER_WORDS, TEMPLATES, Split
+from studio.corpus.performers import Performer, make_performers
 from studio.corpus.plan import Plan, combo_split, plan_item
-from studio.corpus.synth import FPS, Performer, make_performers, render
+from studio.corpus.steps import FPS
+from studio.corpus.synth import render
 from studio.corpus.text import Wording, word_plan
 from studio.motion import ARKIT_CHANNELS, MotionClip
 
@@ -64,7 +66,7 @@ LABEL_COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class CorpusItem:
-    """One generated pair: ``values (T, 61) float32`` ARKit at 30 fps, the prompt, its labels."""
+    """One generated pair: ``values (T, 61) float32`` ARKit at :data:`FPS`, the prompt, its labels."""
 
     id: str
     prompt: str
@@ -287,7 +289,7 @@ def dataset_info(seed: int, n: int, stats: CorpusStats) -> dict[str, object]:
     }
     return {
         "description": "Synthetic FACS-grounded text-to-ARKit corpus (studio.corpus): prompts, 61-channel "
-        "ARKit clips at 30 fps, six-way FACS emotion scores and keyframe scripts.",
+        f"ARKit clips at {FPS:g} fps, six-way FACS emotion scores and keyframe scripts.",
         "space": "arkit",
         "fps": FPS,
         "generator": {

@@ -27,7 +27,8 @@ import numpy as np
 from studio import facs
 from studio.corpus.actions import ACTION_INDEX, ACTIONS, Action, action_pose, regions
 from studio.corpus.language import BACKGROUNDS, CONTEXTS, EMOTION_WORDS, Context, Split, allowed
-from studio.corpus.synth import Performer, Step
+from studio.corpus.performers import Performer
+from studio.corpus.steps import Step
 
 SPLIT_FRACTIONS: dict[Split, float] = {"train": 0.8, "val": 0.1, "test": 0.1}
 COMBO_FRACTIONS: dict[Split, float] = {"test": 0.1, "val": 0.1}  # the rest of combinations: train

@@ -21,7 +21,7 @@ def prompt_rng(prompt: str, seed: int) -> np.random.Generator:
 @lru_cache(maxsize=1)
 def performers():
     """The corpus's 64 synthetic performers (idle-life style); the seed picks one per clip."""
-    from studio.corpus.synth import make_performers
+    from studio.corpus.performers import make_performers
 
     return make_performers(0)
 

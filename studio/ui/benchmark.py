@@ -82,7 +82,7 @@ def provenance_markdown(results: Any) -> str:
 
 def metric_choices(results: Any) -> list[tuple[str, str]]:
     """(label, key) of every metric some row has, in leaderboard order."""
-    from evaluations.results import METRICS
+    from evaluations.metric_table import METRICS
 
     present = {k for row in results.rows for k in row.metrics}
     return [(f"{m.title} ({m.better} is better)", m.key) for m in METRICS if m.key in present]
@@ -90,7 +90,7 @@ def metric_choices(results: Any) -> list[tuple[str, str]]:
 
 def metric_figure(results: Any, key: str) -> go.Figure | None:
     """Bars of one metric by model with its uncertainty as error bars; ground truth in grey."""
-    from evaluations.results import METRIC_INDEX
+    from evaluations.metric_table import METRIC_INDEX
 
     spec = METRIC_INDEX.get(key)
     if spec is None:
@@ -167,7 +167,9 @@ def run_quick(
 
     The output folder is named by a hash of the request, so the same request reuses its results.
     """
-    from evaluations.benchmark import BenchmarkError, quick_protocol, run_benchmark, write_results
+    from evaluations.benchmark import run_benchmark
+    from evaluations.protocol import BenchmarkError, quick_protocol
+    from evaluations.results_files import write_results
     from studio.formats import FormatError
 
     if not names:

@@ -9,8 +9,10 @@ import pytest
 
 from studio import facs
 from studio.corpus.actions import ACTION_INDEX
+from studio.corpus.performers import make_performers
 from studio.corpus.plan import make_step, plan_for
-from studio.corpus.synth import FPS, Step, envelope, make_performers, render
+from studio.corpus.steps import FPS, Step
+from studio.corpus.synth import render
 from studio.motion import ARKIT_INDEX
 
 I = ARKIT_INDEX  # noqa: E741
@@ -20,20 +22,6 @@ def _blink_onsets(lid: np.ndarray) -> np.ndarray:
     """Frames where the lid crosses 0.5 upwards, in seconds."""
     up = np.flatnonzero((lid[1:] >= 0.5) & (lid[:-1] < 0.5)) + 1
     return up / FPS
-
-
-def test_envelope_shape():
-    t = np.arange(0, 5, 1 / FPS)
-    step = Step("smile", start=1.0, onset=0.4, apex=1.0, offset=0.6)
-    env = envelope(t, step)
-    assert env.min() >= 0 and env.max() <= 1
-    assert np.all(env[t < 1.0] == 0) and np.all(env[t > 3.0 + 1e-9] == 0)
-    apex = env[(t > 1.45) & (t < 2.35)]
-    assert apex.min() > 0.85  # apex holds, sagging at most ~10 %
-    rise = env[(t >= 1.0) & (t <= 1.4)]
-    assert np.all(np.diff(rise) >= 0)  # monotone onset
-    twice = envelope(t, dataclasses.replace(step, start=0.2, reps=2, gap=0.3, apex=0.5))
-    assert len(_blink_onsets(twice)) == 2
 
 
 def test_idle_clip_is_alive_and_in_range():

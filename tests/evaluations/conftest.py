@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from studio.motion import ARKIT_CHANNELS, MotionClip
+from studio.motion import ARKIT_CHANNELS, OUTPUT_FPS, MotionClip
 from tests.models.conftest import tiny_checkpoint_path, tiny_corpus_dir
 
 
@@ -58,7 +58,7 @@ def tiny_models_config(tmp_path_factory) -> Path:
     return path
 
 
-def smile_clip(seconds: float = 3.0, fps: float = 30.0, peak: float = 0.9) -> MotionClip:
+def smile_clip(seconds: float = 3.0, fps: float = OUTPUT_FPS, peak: float = 0.9) -> MotionClip:
     """A smile that rises and falls once: ``(seconds * fps, 61)`` ARKit."""
     frames = round(seconds * fps)
     values = np.zeros((frames, 61), np.float32)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from evaluations.geometry import GeometryError, region_masks, sparse_twin, vertex_l1_errors
-from renderers.rig import BlendshapeRig, load_default_rig
+from renderers import BlendshapeRig, load_default_rig
 from studio.motion import ARKIT_BLENDSHAPES, ARKIT_CHANNELS, MotionClip
 
 ICT = Path(__file__).resolve().parents[3] / "shared" / "rigs" / "ict-facekit"
