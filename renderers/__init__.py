@@ -62,6 +62,10 @@ _EXPORTS = {
     "side_by_side": "compose",
     "contact_sheet": "compose",
     "message_frame": "compose",
+    "export_gltf": "gltf",
+    "gltf_bytes": "gltf",
+    "GltfExportError": "gltf",
+    "GltfSummary": "gltf",
 }
 
 __all__ = [
@@ -72,6 +76,8 @@ __all__ = [
     "FlameFormatError",
     "FlameHead",
     "FlameUnavailableError",
+    "GltfExportError",
+    "GltfSummary",
     "RenderUnavailableError",
     "RigError",
     "RigWarning",
@@ -82,8 +88,10 @@ __all__ = [
     "compare_frames",
     "contact_sheet",
     "convert_flame_pickle",
+    "export_gltf",
     "frames_for",
     "get_rasterizer",
+    "gltf_bytes",
     "ict_dir",
     "load_configured_flame",
     "load_default_rig",
@@ -125,6 +133,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real names
         convert_flame_pickle,
         load_configured_flame,
     )
+    from renderers.gltf import GltfExportError, GltfSummary, export_gltf, gltf_bytes
     from renderers.obj_rig import load_obj_rig
     from renderers.pipeline import (
         Stage,

@@ -1,4 +1,4 @@
-"""CLI commands of the renderers: ``render``, ``rig-sheet``, ``flame-convert``.
+"""CLI commands of the renderers: ``render``, ``rig-sheet``, ``export``, ``flame-convert``.
 
 Registered through ``studio.cli.COMMAND_MODULES``; heavy imports (OpenGL, torch) happen inside
 the run functions so ``python -m studio --help`` stays fast.
@@ -7,6 +7,7 @@ the run functions so ``python -m studio --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 import warnings
@@ -91,6 +92,35 @@ def cmd_rig_sheet(args: argparse.Namespace) -> int:
     return _report_warnings(run)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from renderers.gltf import export_gltf
+    from renderers.pipeline import load_rig
+    from studio.config import StudioConfig
+    from studio.formats import read_clip
+
+    if not str(args.gltf).lower().endswith(".glb"):
+        raise UsageError("--gltf must name a binary glTF file ending in .glb")
+    if args.fps is not None and not (math.isfinite(args.fps) and 0 < args.fps <= 1000):
+        raise UsageError(f"--fps must be a rate in (0, 1000], got {args.fps:g}")
+    loaded = read_clip(args.clip, fps=args.input_fps, max_frames=StudioConfig.from_env().max_frames)
+    for message in loaded.warnings:
+        print(f"warning: {args.clip}: {message}", file=sys.stderr)
+    clip = loaded.clip
+    if clip.space != "arkit":  # refused before the rig is loaded: the rig is not the problem
+        raise UsageError(
+            f"{args.clip}: glTF export takes ARKit clips; this one is in {clip.space!r} space "
+            "(FLAME export is not supported yet)"
+        )
+
+    def run() -> int:
+        rig = load_rig(args.rig)
+        summary = export_gltf(clip, rig, args.gltf, fps=args.fps, normals=not args.no_normals)
+        print(f"wrote {args.gltf} ({summary}, rig {rig.name})")
+        return 0
+
+    return _report_warnings(run)
+
+
 def cmd_flame_convert(args: argparse.Namespace) -> int:
     from renderers.flame import FlameFormatError, convert_flame_pickle
 
@@ -127,6 +157,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sheet.add_argument("--size", type=int, default=200, help="tile size in pixels")
     sheet.add_argument("--camera", choices=CAMERA_PRESETS, default="front")
     sheet.set_defaults(run=cmd_rig_sheet)
+
+    export = subparsers.add_parser("export", help="export an ARKit clip as an animated glTF (.glb)")
+    export.add_argument("clip", help="clip file (any ARKit format the studio reads)")
+    export.add_argument("--gltf", required=True, metavar="OUT.glb", help="output binary glTF")
+    export.add_argument("--rig", default="default", help="default | ict | folder of OBJs | rig .npz")
+    export.add_argument("--fps", type=float, help="resample to this rate first (default: the clip's own)")
+    export.add_argument("--input-fps", type=float, help="rate for inputs that do not store one")
+    export.add_argument("--no-normals", action="store_true", help="leave out NORMAL morph deltas (smaller)")
+    export.set_defaults(run=cmd_export)
 
     convert = subparsers.add_parser("flame-convert", help="convert the official FLAME pickle to npz, once")
     convert.add_argument("input", help="FLAME_NEUTRAL.pkl (or generic_model.pkl)")
