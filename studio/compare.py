@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from studio.errors import StudioError
-from studio.models import ExpressionModel, Generation, LoadReport, run_model
+from studio.models import ExpressionModel, Generation, LoadReport, check_request, run_model
 from studio.motion import OUTPUT_FPS, MotionClip
 
 DEFAULT_PANEL_SIZE = 384  # pixels; a few panels side by side still fit a laptop screen
@@ -57,7 +57,7 @@ def run_comparison(
     The shared MiniLM encoder is loaded first (once per process) so that each model's latency
     measures the model, not whichever model happened to run first.
     """
-    if any(getattr(model, "uses_text_encoder", True) for model in models):
+    if any(model.uses_text_encoder for model in models):
         try:
             from studio.text import embed_text
 
@@ -104,6 +104,13 @@ class CompareRequest:
     size: int = DEFAULT_PANEL_SIZE
     curves: bool = False
 
+    @property
+    def file_tag(self) -> str:
+        """``p<8 hex of the prompt's SHA-256>-s<seed>``: in every download's name, so files from
+        different prompts and seeds never overwrite or get mistaken for each other."""
+        digest = hashlib.sha256(self.prompt.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        return f"p{digest}-s{self.seed}"
+
     def key(self) -> str:
         """The content hash naming this request's files (see :func:`request_key`)."""
         return request_key(
@@ -146,6 +153,8 @@ class CompareResult:
     was asked for or rendering failed, with the reason in ``render_error``); ``downloads`` are
     the per-model clip files. ``rows`` is the status table, models that did not load last;
     ``notices`` are the distinct notices of every generation (a prompt that was shortened...).
+    ``error`` is set, and nothing ran, when the request itself is refused (an empty prompt, a
+    seed or duration out of range).
     """
 
     request: CompareRequest
@@ -154,6 +163,7 @@ class CompareResult:
     video: Path | None = None
     render_error: StudioError | OSError | None = None
     downloads: tuple[Path, ...] = ()
+    error: str | None = None
 
     @property
     def generations(self) -> tuple[Generation, ...]:
@@ -208,8 +218,14 @@ def compare(
     or :func:`studio.models.load_models` on its spec). ``video_path`` is the MP4 to write
     (``None``: no video); ``downloads_dir`` receives each clip as ``<model>.csv``/``.npz``.
     A render that fails (no OpenGL, a bad rig, a full disk) leaves the clips and downloads and
-    sets ``render_error``; nothing a model does raises here.
+    sets ``render_error``; nothing a model does raises here. A request that no model could answer
+    (an empty prompt, a seed or duration out of range) sets ``error`` and runs and writes nothing.
     """
+    try:
+        check_request(request.prompt, request.seed, request.duration_s)
+    except ValueError as exc:  # PromptError is one
+        empty = Comparison(request.prompt, request.seed, request.duration_s, ())
+        return CompareResult(request, empty, error=str(exc))
     reports = [load(name) for name in request.models]
     models = [r.model for r in reports if r.model is not None]
     steps = len(models) + (video_path is not None)
@@ -222,7 +238,11 @@ def compare(
         models, request.prompt, seed=request.seed, duration_s=request.duration_s, on_model=step
     )
     failures = {r.spec.name: r.error or "did not load" for r in reports if r.model is None}
-    downloads = write_downloads(comparison, Path(downloads_dir)) if downloads_dir is not None else ()
+    downloads = (
+        write_downloads(comparison, Path(downloads_dir), request.file_tag)
+        if downloads_dir is not None
+        else ()
+    )
     result = CompareResult(request, comparison, failures, downloads=downloads)
     if video_path is None:
         return result
@@ -273,9 +293,10 @@ def render_side_by_side(
     return path
 
 
-def write_downloads(comparison: Comparison, folder: Path) -> tuple[Path, ...]:
-    """Each clip of ``comparison`` as files in ``folder``: ``<model>.csv`` (Live Link) and
-    ``<model>.npz`` for ARKit clips, ``.npz`` alone for FLAME clips."""
+def write_downloads(comparison: Comparison, folder: Path, tag: str = "") -> tuple[Path, ...]:
+    """Each clip of ``comparison`` as files in ``folder``: ``<model>_<tag>.csv`` (Live Link) and
+    ``.npz`` for ARKit clips, ``.npz`` alone for FLAME clips (``tag``: see
+    :attr:`CompareRequest.file_tag`)."""
     from studio.formats import write_clip
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -284,7 +305,7 @@ def write_downloads(comparison: Comparison, folder: Path) -> tuple[Path, ...]:
         if g.clip is None:
             continue
         for suffix in (".csv", ".npz") if g.clip.space == "arkit" else (".npz",):
-            path = folder / f"{g.model}{suffix}"
+            path = folder / f"{g.model}_{tag}{suffix}" if tag else folder / f"{g.model}{suffix}"
             write_clip(g.clip, path)
             paths.append(path)
     return tuple(paths)

@@ -46,10 +46,36 @@ def test_result_keeps_each_model_in_its_own_row(tmp_path, loader):
     assert rows["stored"].ok and "frames at" in rows["stored"].detail
     assert rows["broken"].state == "not loaded" and rows["broken"].latency_ms is None
     assert "no manifest" in result.load_failures["broken"]
-    assert sorted(p.name for p in result.downloads) == ["stored.csv", "stored.npz"]
+    tag = request.file_tag
+    assert sorted(p.name for p in result.downloads) == [f"stored_{tag}.csv", f"stored_{tag}.npz"]
     assert steps == [(0, 1, "running stored")]
     items, labels = result.panels()
     assert labels[1] == "broken · error" and items[1].startswith("Failed to load:")
+
+
+def test_download_names_carry_the_prompt_hash_and_the_seed():
+    tag = CompareRequest("A person smiles", ("a",), seed=7).file_tag
+    assert tag.startswith("p") and tag.endswith("-s7") and len(tag) == len("p12345678-s7")
+    assert tag != CompareRequest("A person frowns", ("a",), seed=7).file_tag
+
+
+@pytest.mark.parametrize(
+    ("prompt", "seed", "duration", "message"),
+    [
+        ("", 0, 4.0, "empty"),
+        ("\u202e\u200b  ", 0, 4.0, "empty"),
+        ("smile", -1, 4.0, "seed"),
+        ("smile", 0, 99.0, "duration"),
+    ],
+)
+def test_a_refused_request_runs_and_writes_nothing(tmp_path, prompt, seed, duration, message):
+    def load(name):
+        raise AssertionError("no model is loaded for a refused request")
+
+    request = CompareRequest(prompt, ("stored",), seed=seed, duration_s=duration)
+    result = compare(request, load, video_path=tmp_path / "v.mp4", downloads_dir=tmp_path / "dl")
+    assert message in result.error and result.video is None and result.downloads == ()
+    assert not any(tmp_path.iterdir())
 
 
 def test_a_prompt_the_folder_lacks_is_a_state(loader):

@@ -42,6 +42,7 @@ __all__ = [
     "ModelSpec",
     "NoStoredOutputError",
     "PromptError",
+    "check_request",
     "clean_prompt",
     "family_class",
     "family_names",

@@ -155,6 +155,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         curves=args.curves,
     )
     result = compare(request, lambda name: load_models([specs[name]])[0], video_path=args.output)
+    if result.error is not None:
+        raise UsageError(result.error)
     for row in result.rows:
         if row.state == "not loaded":
             print(f"warning: {row.detail}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from renderers import CAMERA_PRESETS
+from renderers import CAMERA_PRESETS, ict_dir
 from studio.config import StudioConfig
 from studio.formats import FormatError
 from studio.formats.paths import resolve_inside
@@ -15,6 +15,16 @@ from studio.formats.paths import resolve_inside
 def camera_radio() -> gr.Radio:
     """The camera preset picker: labels and names from :data:`renderers.CAMERA_PRESETS`."""
     return gr.Radio([(label, name) for name, label in CAMERA_PRESETS.items()], value="front", label="Camera")
+
+
+def rig_choices() -> list[str]:
+    """The rigs that can load here: the default head always, the ICT-FaceKit head when its folder
+    is found (``STUDIO_ICT_DIR``); offering one that fails would fail every render."""
+    return ["default", *(["ict"] if ict_dir() is not None else [])]
+
+
+def rig_dropdown() -> gr.Dropdown:
+    return gr.Dropdown(rig_choices(), value="default", label="Rig")
 
 
 def dataset_choices(config: StudioConfig) -> list[str]:

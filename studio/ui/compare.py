@@ -10,7 +10,7 @@ from studio.compare import CompareRequest, CompareResult, Comparison, compare
 from studio.config import StudioConfig
 from studio.gpu import gpu_task
 from studio.models.pool import ModelPool
-from studio.ui.common import camera_radio
+from studio.ui.common import camera_radio, rig_dropdown
 
 EXAMPLES = [
     "A person is raising one eyebrow and smirking",
@@ -94,7 +94,7 @@ def build_tab(config: StudioConfig, pool: ModelPool) -> None:
                 duration = gr.Slider(1.0, 10.0, value=4.0, step=0.5, label="Duration (s)")
             with gr.Row():
                 camera = camera_radio()
-                rig = gr.Dropdown(["default", "ict"], value="default", label="Rig")
+                rig = rig_dropdown()
             curves = gr.Checkbox(value=False, label="Curves under each panel")
             run = gr.Button("Generate", variant="primary")
     video = gr.Video(label="Side by side (one timeline)", autoplay=True, loop=True, height=420)
@@ -130,7 +130,8 @@ def compare_and_render(
 ) -> tuple[str | None, str, go.Figure | None, list[str]]:
     """The Generate button: (video, status markdown, curves figure, downloads) for the widgets.
 
-    Files go under ``<output_dir>/compare/``, named by the request's content hash.
+    Files go under ``<output_dir>/compare/<request key>/``; their names carry the prompt's hash and
+    the seed (:attr:`~studio.compare.CompareRequest.file_tag`).
     """
     if not request.models:
         return None, "Select at least one model.", None, []
@@ -139,11 +140,11 @@ def compare_and_render(
         if progress is not None:
             progress((i, total), desc=desc)
 
-    folder = config.output_dir / "compare"
-    key = request.key()
-    result = compare(
-        request, pool.get, video_path=folder / f"{key}.mp4", downloads_dir=folder / key, progress=step
-    )
+    folder = config.output_dir / "compare" / request.key()
+    video_path = folder / f"compare_{request.file_tag}.mp4"
+    result = compare(request, pool.get, video_path=video_path, downloads_dir=folder, progress=step)
+    if result.error is not None:  # nothing ran: say why where the video would be, offer no files
+        return None, f"**Cannot run this request:** {result.error}", None, []
     status = status_markdown(result)
     downloads = [str(p) for p in result.downloads]
     figure = comparison_figure(result.comparison)

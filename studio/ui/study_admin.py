@@ -35,6 +35,7 @@ from studio.study.parsing import CONFIG_SUFFIXES
 from studio.study.records import StudyRecord
 from studio.study.stimuli import DEFAULT_SIZE
 from studio.study.storage import StudyStore
+from studio.ui.common import rig_dropdown
 
 SIZES = (256, 384, 512)
 _PRIVATE: dict[str, Any] = {"api_visibility": "private"}
@@ -263,7 +264,7 @@ def build_admin(config: StudioConfig, store: StudyStore, *, pool: ModelPool | No
                 summary_md = gr.Markdown()
                 with gr.Row():
                     size = gr.Dropdown(list(SIZES), value=DEFAULT_SIZE, label="Frame size (px)")
-                    rig = gr.Dropdown(["default", "ict"], value="default", label="Rig")
+                    rig = rig_dropdown()
                 render_btn = gr.Button("Render stimuli", variant="primary")
                 render_md = gr.Markdown()
             with gr.Tab("Progress", id="progress"):

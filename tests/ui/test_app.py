@@ -80,3 +80,28 @@ def test_a_dataset_folder_must_resolve_inside_the_data_folders(tmp_path):
         with pytest.raises(ValueError, match="outside the data folders") as caught:
             resolve_dataset(config, outside)
         assert str(private) not in str(caught.value) or outside == str(private)
+
+
+def test_an_empty_prompt_is_one_inline_error_and_no_video(tmp_path):
+    from studio.compare import CompareRequest
+    from studio.models.pool import ModelPool
+    from studio.ui.compare import compare_and_render
+
+    config = StudioConfig(output_dir=tmp_path / "out")
+    video, status, figure, files = compare_and_render(config, ModelPool([]), CompareRequest("  \n", ("any",)))
+    assert video is None and figure is None and files == []
+    assert status == "**Cannot run this request:** the prompt is empty"
+    assert not (tmp_path / "out").exists()
+
+
+def test_only_rigs_that_can_load_are_offered(monkeypatch, tmp_path):
+    import renderers.pipeline
+    from studio.ui.common import rig_choices
+
+    monkeypatch.setattr(renderers.pipeline, "ICT_CANDIDATES", ())
+    monkeypatch.delenv("STUDIO_ICT_DIR", raising=False)
+    assert rig_choices() == ["default"]
+    monkeypatch.setenv("STUDIO_ICT_DIR", str(tmp_path))
+    assert rig_choices() == ["default"]  # a folder without the ICT meshes is no rig
+    (tmp_path / "generic_neutral_mesh.obj").write_text("v 0 0 0\n")
+    assert rig_choices() == ["default", "ict"]
