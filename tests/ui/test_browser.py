@@ -26,9 +26,10 @@ def test_tabs_render_and_explore_reads_an_upload(browser, studio_url, tmp_path, 
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(studio_url, wait_until="networkidle")
-    assert page.get_by_role("heading", name="Expression Studio").is_visible()
+    # the page is built by Gradio's JavaScript after "networkidle": wait for it, a loaded machine is slow
+    page.get_by_role("heading", name="Expression Studio").wait_for(timeout=60_000)
     for tab in ("Compare", "Explore", "Benchmark", "Study"):
-        assert page.get_by_role("tab", name=tab).is_visible()
+        page.get_by_role("tab", name=tab).wait_for(timeout=30_000)
     page.screenshot(path=str(screenshot_dir / "app-compare.png"), full_page=True)
 
     page.get_by_role("tab", name="Explore").click()
