@@ -80,6 +80,7 @@ from evaluations.results_files import results_csv, results_markdown, write_resul
 from evaluations.scoring import Context, score_row
 from studio.config import StudioConfig
 from studio.errors import StudioError
+from studio.models import ExpressionModel
 
 __all__ = [
     "BenchmarkError",
@@ -123,36 +124,30 @@ class ModelRunError(StudioError, RuntimeError):
 
 
 def generate_all(
-    model: Any, prompts: Sequence[str], durations: np.ndarray, seeds: Sequence[int]
+    model: ExpressionModel, prompts: Sequence[str], durations: np.ndarray, seeds: Sequence[int]
 ) -> list[np.ndarray]:
-    """Every prompt through ``model`` -> eval-rate ``(T_i, 61)`` arrays; batched when the family can.
+    """Every prompt through ``model.generate_batch`` -> eval-rate ``(T_i, 61)`` arrays.
 
-    Batched families (``generate_batch(prompts, seeds, duration_s)``) get one call for all
-    prompts when they take one duration per prompt (``mixed_length_batches``), else one call per
-    distinct length; others one checked :func:`studio.models.run_model` call per prompt.
+    One call for all prompts when the family takes one duration per prompt
+    (``mixed_length_batches``), else one call per distinct length; a family that does not batch
+    generates one clip at a time inside :meth:`~studio.models.ExpressionModel.generate_batch`.
+    Each clip passes the output contract (:func:`studio.models.check_output`).
     """
-    from studio.models import check_output, clean_prompt, run_model
+    from studio.models import check_output, clean_prompt
 
     out: list[np.ndarray | None] = [None] * len(prompts)
-    if callable(getattr(model, "generate_batch", None)):
-        if getattr(model, "mixed_length_batches", False):
-            groups = [(np.arange(len(prompts)), [float(d) for d in durations])]
-        else:
-            groups = [(np.nonzero(durations == d)[0], float(d)) for d in np.unique(durations)]
-        for idx, duration in groups:
-            texts = [clean_prompt(prompts[i]).text for i in idx]
-            try:
-                clips = model.generate_batch(texts, [seeds[i] for i in idx], duration)
-                for i, clip in zip(idx, clips, strict=True):
-                    out[i] = to_eval_rate(check_output(model, clip))
-            except Exception as exc:
-                raise ModelRunError(f"{model.name}: {type(exc).__name__}: {exc}") from None
+    if model.mixed_length_batches:
+        groups = [(np.arange(len(prompts)), [float(d) for d in durations])]
     else:
-        for i, prompt in enumerate(prompts):
-            generation = run_model(model, prompt, seed=int(seeds[i]), duration_s=float(durations[i]))
-            if generation.clip is None:
-                raise ModelRunError(f"{model.name} on {prompt!r}: {generation.error}")
-            out[i] = to_eval_rate(generation.clip)
+        groups = [(np.nonzero(durations == d)[0], float(d)) for d in np.unique(durations)]
+    for idx, duration in groups:
+        texts = [clean_prompt(prompts[i]).text for i in idx]
+        try:
+            clips = model.generate_batch(texts, [seeds[i] for i in idx], duration)
+            for i, clip in zip(idx, clips, strict=True):
+                out[i] = to_eval_rate(check_output(model, clip))
+        except Exception as exc:  # any failure is this model's row, reported with its reason
+            raise ModelRunError(f"{model.name}: {type(exc).__name__}: {exc}") from None
     return out  # type: ignore[return-value]
 
 
@@ -303,7 +298,7 @@ def run_benchmark(
             t1 = time.perf_counter()
             scored = score_row(ctx, replications)
             timing[f"{name}_score_s"] = time.perf_counter() - t1
-            digest = getattr(model, "checkpoint_sha256", None) or spec.sha256
+            digest = model.checkpoint_sha256 or spec.sha256
             rows.append(ModelResult(name, spec.family, scored, digest, t_gen))
         except (ModelError, ModelRunError) as exc:
             log(f"error: {exc}")

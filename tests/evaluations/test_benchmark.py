@@ -14,6 +14,7 @@ from evaluations.benchmark import (
 )
 from evaluations.results import load_results
 from studio.cli import main
+from studio.models import ExpressionModel
 from studio.motion import ARKIT_CHANNELS, MotionClip
 
 
@@ -151,14 +152,11 @@ def test_seeds_durations_and_subset():
     assert len(subset) == 512 and len(rest) == 488 and [i.id for i in subset] == [i.id for i in again]
 
 
-class FakeBatched:
+class FakeBatched(ExpressionModel):
     name, space = "fake", "arkit"
 
     def __init__(self, fail=False):
         self.calls, self.fail = [], fail
-
-    def generate(self, prompt, *, seed, duration_s):
-        return self.generate_batch([prompt], [seed], duration_s)[0]
 
     def generate_batch(self, prompts, seeds, duration_s):
         self.calls.append((len(prompts), duration_s))
@@ -166,6 +164,23 @@ class FakeBatched:
             raise RuntimeError("out of memory")
         n = round(duration_s * 30)
         return [MotionClip(np.full((n, 61), 0.1, np.float32), 30.0, "arkit", ARKIT_CHANNELS) for _ in prompts]
+
+
+class FakeSingle(ExpressionModel):
+    """A family that does not batch: the default generate_batch calls generate once per prompt."""
+
+    name, space = "single", "arkit"
+
+    def generate(self, prompt, *, seed, duration_s):
+        n = round(duration_s * 30)
+        return MotionClip(np.full((n, 61), seed / 10, np.float32), 30.0, "arkit", ARKIT_CHANNELS)
+
+
+def test_a_family_that_does_not_batch_runs_one_prompt_at_a_time():
+    out = generate_all(FakeSingle(), ["a", "b"], np.array([2.0, 3.0]), [1, 2])
+    assert [m.shape[0] for m in out] == [20, 30] and out[1][0, 0] == pytest.approx(0.2)
+    with pytest.raises(ModelRunError, match="outside"):
+        generate_all(FakeSingle(), ["a"], np.array([2.0]), [20])  # weights of 2.0 break the contract
 
 
 def test_batched_generation_groups_by_length():
