@@ -37,8 +37,6 @@ password being looked at.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import json
 import logging
@@ -58,6 +56,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from studio.security.clients import request_client
 from studio.security.rates import MemoryRateLog
+from studio.security.tokens import Signer
 
 __all__ = [
     "CSRF_COOKIE",
@@ -130,14 +129,6 @@ class LoginPolicy:
         return max(mine, everyone)
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class AdminGate:
     """Sessions, CSRF tokens and rate-limited logins for the admin mount (module docstring).
 
@@ -156,7 +147,8 @@ class AdminGate:
         session_max_age_s: float = SESSION_MAX_AGE_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._key = hmac.new(token.encode("utf-8"), b"studio-admin-session-v1", hashlib.sha256).digest()
+        self._sessions = Signer(token.encode("utf-8"), b"studio-admin-session-v2")
+        self._csrf = Signer(token.encode("utf-8"), b"studio-admin-csrf-v2")
         self._check = check
         self.rates = rates
         self.policy = policy or LoginPolicy()
@@ -182,28 +174,17 @@ class AdminGate:
         )
 
     # -- tokens ----------------------------------------------------------------------------------
-    def _mac(self, label: str, text: str) -> str:
-        return _b64(hmac.new(self._key, f"{label}\0{text}".encode(), hashlib.sha256).digest())
-
     def new_session(self) -> tuple[str, str]:
         """A fresh ``(session cookie value, CSRF token)``."""
-        payload = _b64(
-            json.dumps(
-                {"i": int(self._clock()), "n": secrets.token_urlsafe(16)}, separators=(",", ":")
-            ).encode()
-        )
-        nonce = json.loads(_unb64(payload))["n"]
-        return f"{payload}.{self._mac('session', payload)}", self._mac("csrf", nonce)
+        nonce = secrets.token_urlsafe(16)
+        return self._sessions.sign({"i": int(self._clock()), "n": nonce}), self._csrf.mac(nonce)
 
     def _nonce(self, cookie: str | None) -> str | None:
         """The nonce of a valid, unexpired session cookie, else None."""
-        if not cookie or len(cookie) > 512 or cookie.count(".") != 1:
-            return None
-        payload, mac = cookie.split(".")
-        if not hmac.compare_digest(mac, self._mac("session", payload)):
+        data = self._sessions.verify(cookie)
+        if data is None:
             return None
         try:
-            data = json.loads(_unb64(payload))
             issued, nonce = float(data["i"]), str(data["n"])
         except (ValueError, KeyError, TypeError):
             return None
@@ -217,9 +198,7 @@ class AdminGate:
 
     def csrf_ok(self, cookie: str | None, header: str | None) -> bool:
         nonce = self._nonce(cookie)
-        return (
-            nonce is not None and header is not None and hmac.compare_digest(header, self._mac("csrf", nonce))
-        )
+        return nonce is not None and header is not None and hmac.compare_digest(header, self._csrf.mac(nonce))
 
     def client(self, scope: Scope) -> str:
         return request_client(Request(scope), self.trusted_proxy_hops)

@@ -40,10 +40,6 @@ have played are refused by the store as ``answer.too_fast`` (see :mod:`studio.st
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import math
 import re
 import threading
@@ -56,6 +52,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from studio.errors import StudioError
+from studio.security.tokens import Signer
 from studio.study.definition import CHOICE_LABELS, CHOICES_2AFC5, CHOICES_PAIRWISE, ClipRef, StudyDefinition
 from studio.study.limits import Admission, HitLog, RateLimited, Rejection, SubmissionRejected
 from studio.study.records import ParticipantState, ProlificIdentity, StoredTrial, StudyRecord
@@ -266,14 +263,6 @@ def participant_url(base_url: str, study: StudyRecord | int, *, prolific_placeho
     return url
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 ManifestLoader = Callable[[Path, StudyDefinition], Any]  # returns an object with .path_for(ClipRef)
 
 
@@ -307,7 +296,7 @@ class StudyService:
         self.output_dir = Path(output_dir)
         self.stimuli_dir = self.output_dir / "stimuli"
         self.media_url = media_url if media_url.endswith("/") else media_url + "/"
-        self._token_key = hmac.new(key, b"studio-session-token-v1", hashlib.sha256).digest()
+        self._tokens = Signer(key, b"studio-session-token-v1")
         self._load_manifest = manifest_loader or load_manifest
         self._max_age = token_max_age_s
         self._clock = clock
@@ -410,24 +399,15 @@ class StudyService:
 
     # -- tokens --------------------------------------------------------------------------------
     def _token(self, study: StudyRecord, participant_id: int) -> str:
-        payload = json.dumps(
-            {"s": study.id, "p": participant_id, "t": int(self._clock())}, separators=(",", ":")
-        )
-        body = _b64(payload.encode())
-        mac = hmac.new(self._token_key, body.encode(), hashlib.sha256).digest()
-        return f"{body}.{_b64(mac)}"
+        return self._tokens.sign({"s": study.id, "p": participant_id, "t": int(self._clock())})
 
     def session(self, token: Any) -> _Session:
         """Verify a token; raises ServiceError(401) for a forged, malformed or expired one."""
         bad = ServiceError(401, "bad_token", "Your session is not valid. Please reopen the study link.")
-        if not isinstance(token, str) or len(token) > 512 or token.count(".") != 1:
-            raise bad
-        body, mac = token.split(".")
-        expected = _b64(hmac.new(self._token_key, body.encode(), hashlib.sha256).digest())
-        if not hmac.compare_digest(mac, expected):
+        data = self._tokens.verify(token)
+        if data is None:
             raise bad
         try:
-            data = json.loads(_unb64(body))
             study_id, participant_id, issued = int(data["s"]), int(data["p"]), float(data["t"])
         except (ValueError, KeyError, TypeError):
             raise bad from None
