@@ -9,6 +9,13 @@ Measures what a researcher waits for, against a real server process and a real b
   ``<video>`` has loaded with a positive duration. This first run includes loading each model
   and the shared text encoder, generating, rendering every frame and encoding the MP4.
 - ``compare_warm_s``: the same again with another seed (models already loaded).
+- ``preview_s``: the in-browser player (``/player``) opened for a request no one made yet (models
+  already loaded): from navigation until every panel's motion is drawn — generation, the motion
+  payload, the rig (browser-cached after the first load) and the first WebGL frame.
+- ``cached_s``: the identical request again (the server's clip cache) until drawn.
+- ``player_first_frame_s``: page ready (DOMContentLoaded) -> first frame drawn, on the cached run.
+- ``player_fps``: frames per second the player reports while playing four default heads at 512²
+  each (a 2048x512 canvas), headless Chromium with software GL (ANGLE on Mesa's EGL).
 
 Targets (issue 8, 2-core CPU, no GPU): ready_s <= 15, compare_s <= 8. Prints one JSON object with
 those keys and a ``machine`` record (cores, load average, torch threads).
@@ -33,9 +40,23 @@ from benchmarks.study_server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILT_INS = ("emotion-label", "retrieval", "keyframe", "mdm")
-TARGETS = {"ready_s": 15.0, "compare_s": 8.0}
+TARGETS = {
+    "ready_s": 15.0,
+    "compare_s": 8.0,
+    "preview_s": 1.5,
+    "cached_s": 0.5,
+    "player_first_frame_s": 1.5,
+    "player_fps": 12.0,
+}
 PROMPT = "A person smiles widely and then raises their eyebrows"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
+# WebGL needs Chromium's GPU process: software GL through ANGLE's EGL back end
+GL_ARGS = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + [
+    "--use-gl=angle",
+    "--use-angle=gl-egl",
+    "--ignore-gpu-blocklist",
+]
+PLAYER_READY = "window.playerError || (window.player && window.player.framesDrawn > 0)"
 
 
 def wait_until_ready(url: str, server: subprocess.Popen, timeout_s: float) -> float:
@@ -71,6 +92,45 @@ def run_compare(page, seed: int, timeout_ms: float) -> float:
     return time.perf_counter() - start
 
 
+def open_player(browser, url: str, timeout_ms: float) -> tuple[object, float]:
+    """Open the player at ``url``; returns the page and seconds until its first frame was drawn."""
+    page = browser.new_page(viewport={"width": 2200, "height": 1000}, bypass_csp=True)
+    start = time.perf_counter()
+    page.goto(url)
+    page.wait_for_function(PLAYER_READY, timeout=timeout_ms, polling=50)
+    elapsed = time.perf_counter() - start
+    error = page.evaluate("window.playerError || null")
+    if error:
+        raise RuntimeError(f"the player failed: {error}")
+    return page, elapsed
+
+
+def measure_player(chromium: str, base: str, models: list[str], duration_s: float, timeout_s: float) -> dict:
+    """``preview_s``, ``cached_s``, ``player_first_frame_s`` and ``player_fps`` (module docstring)."""
+    from playwright.sync_api import sync_playwright
+
+    query = f"models={','.join(models)}&duration={duration_s:g}&size=512&prompt={PROMPT.replace(' ', '+')}"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=GL_ARGS)
+        warm, _ = open_player(browser, f"{base}player?{query}&seed=7", timeout_s * 1000)  # loads the rig
+        warm.close()
+        page, preview_s = open_player(browser, f"{base}player?{query}&seed=8", timeout_s * 1000)
+        page.close()
+        page, cached_s = open_player(browser, f"{base}player?{query}&seed=8", timeout_s * 1000)
+        ready = "performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"
+        timings = page.evaluate(f"({{...player.timings, dom: {ready}}})")
+        page.evaluate("player.play()")
+        page.wait_for_timeout(5000)
+        fps = float(page.evaluate("player.fps"))
+        browser.close()
+    return {
+        "preview_s": round(preview_s, 2),
+        "cached_s": round(cached_s, 2),
+        "player_first_frame_s": round((timings["firstFrame"] - timings["dom"]) / 1000, 2),
+        "player_fps": round(fps, 1),
+    }
+
+
 def measure(models: list[str], duration_s: float, timeout_s: float) -> dict:
     chromium = shutil.which("chromium")
     if chromium is None:
@@ -100,6 +160,7 @@ def measure(models: list[str], duration_s: float, timeout_s: float) -> dict:
                 compare_s = run_compare(page, seed=0, timeout_ms=timeout_s * 1000)
                 compare_warm_s = run_compare(page, seed=1, timeout_ms=timeout_s * 1000)
                 browser.close()
+            player = measure_player(chromium, url, models, duration_s, timeout_s)
         finally:
             server.terminate()
             try:
@@ -110,6 +171,7 @@ def measure(models: list[str], duration_s: float, timeout_s: float) -> dict:
         "ready_s": round(ready_s, 2),
         "compare_s": round(compare_s, 2),
         "compare_warm_s": round(compare_warm_s, 2),
+        **player,
         "models": models,
         "duration_s": duration_s,
         "targets": TARGETS,
@@ -133,9 +195,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        for key in ("ready_s", "compare_s", "compare_warm_s"):
+        for key in (
+            "ready_s",
+            "compare_s",
+            "compare_warm_s",
+            "preview_s",
+            "cached_s",
+            "player_first_frame_s",
+        ):
             target = TARGETS.get(key)
-            print(f"{key:<15} {result[key]:7.2f} s" + (f"   (target <= {target:g} s)" if target else ""))
+            print(f"{key:<22} {result[key]:7.2f} s" + (f"   (target <= {target:g} s)" if target else ""))
+        print(f"{'player_fps':<22} {result['player_fps']:7.1f}   (target >= {TARGETS['player_fps']:g})")
     return 0
 
 

@@ -7,6 +7,7 @@
 /study/media/<sha>.mp4  stimulus files, content-hash names only            output_dir/stimuli
 /admin                  admin pages behind STUDIO_ADMIN_TOKEN              studio.ui.study_admin
 /admin/login            the admin login (back-off, lockout, CSRF)          studio.security.admin_auth
+/player?models=a,b&...  the in-browser 3D player (three.js), its API       studio.player
 ```
 
 :func:`build_server` assembles it from a :class:`~studio.config.StudioConfig`; :func:`serve` runs
@@ -47,13 +48,14 @@ from starlette.concurrency import run_in_threadpool
 
 from studio.config import ConfigError, StudioConfig
 from studio.models.pool import ModelPool
+from studio.player import player_router
 from studio.security.admin_auth import AdminGate, install_admin_gate
 from studio.security.clients import request_client
 from studio.security.files import GradioFileGuard, MountTable, UploadLimit, mark_launched
 from studio.security.http import add_request_policies
 from studio.study.service import STIMULUS_NAME, ServiceError, StudyService
 from studio.study.storage import StudyStore
-from studio.ui import CSS, build_app
+from studio.ui import CSS, build_app, model_pool
 from studio.ui.study_page import CSS as STUDY_CSS
 from studio.ui.study_page import build_study_page
 
@@ -273,6 +275,9 @@ def build_server(
         def studies_off(rest: str) -> JSONResponse:
             error = ServiceError(503, "studies_disabled", "Studies are not configured on this server.")
             return _error(error)
+
+    # the 3D player (studio.player): plain routes, served before the Gradio app mounted at "/"
+    server.include_router(player_router(pool if pool is not None else model_pool(config)[0]))
 
     common = {
         "server_name": config.host,

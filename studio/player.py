@@ -1,0 +1,427 @@
+"""The in-browser 3D player: its motion payload, the rig as binary glTF, and its routes.
+
+The page (``studio/player_static/``) draws every model's clip on the same rig in one WebGL canvas
+with three.js (vendored by ``scripts/vendor_threejs.sh`` into ``assets/vendor/three/``). It asks
+the server for two things:
+
+```
+GET /player                          the page (query: models, prompt, seed, duration, rig, demo;
+                                      page-only: size = panel pixels, camera = a preset name)
+GET /player/api/preview?...          the motion payload (below) for a prompt run through models
+GET /player/rig/<sha256>.glb         a rig as .glb, by the hash of its bytes (immutable)
+GET /player/static/<name>            the page's scripts and the vendored three.js, by allow-list
+```
+
+Nothing a request names is ever joined to a folder: static files come from a fixed table of
+names, rigs from the hashes this process computed; anything else is 404.
+
+**Payload** (:func:`player_payload`), one JSON object::
+
+    format      "studio-player-1"
+    fps         frames per second of every panel's values (OUTPUT_FPS)
+    n_frames    frames of the longest clip, T; duration_s = (T - 1) / fps (the last frame's time)
+    channels    the 61 ARKit channel names, the columns of every values array
+    curves      3-4 blendshape names to plot: the widest ranges over all clips, blinks excluded
+    panels      [{label, n_frames, values: base64 of little-endian float32 (n_frames, 61)}
+                 or {label, error}]
+    rig         {name, url, metres_per_unit, cameras: {preset: {eye, target, up, fov_y_deg,
+                 near, far}}} (lengths in metres, the glTF's world unit)
+
+base64 float32 is exact and the smallest simple encoding: 4 clips × 4 s at 30 fps (120 × 61
+values) are 4 × 39 kB of base64, against ~4 × 50 kB for a JSON list rounded to 4 decimals.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import re
+import struct
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from studio.config import ASSETS_DIR
+from studio.models import check_request, run_model
+from studio.models.base import MAX_DURATION_S, MAX_SEED, MIN_DURATION_S
+from studio.models.pool import ModelPool
+from studio.motion import ARKIT_BLENDSHAPES, ARKIT_CHANNELS, OUTPUT_FPS, MotionClip
+
+PAYLOAD_FORMAT = "studio-player-1"
+PAGE_DIR = Path(__file__).resolve().parent / "player_static"
+VENDOR_DIR = ASSETS_DIR / "vendor" / "three"
+# URL name under /player/static/ -> the file; the only files these routes ever serve
+STATIC_FILES: Mapping[str, Path] = {
+    "player.js": PAGE_DIR / "player.js",
+    "curves.js": PAGE_DIR / "curves.js",
+    "player.css": PAGE_DIR / "player.css",
+    "three/three.module.js": VENDOR_DIR / "three.module.js",
+    "three/three.core.js": VENDOR_DIR / "three.core.js",
+    "three/addons/loaders/GLTFLoader.js": VENDOR_DIR / "addons" / "loaders" / "GLTFLoader.js",
+    "three/addons/utils/BufferGeometryUtils.js": VENDOR_DIR / "addons" / "utils" / "BufferGeometryUtils.js",
+    "three/addons/utils/SkeletonUtils.js": VENDOR_DIR / "addons" / "utils" / "SkeletonUtils.js",
+    "three/addons/controls/OrbitControls.js": VENDOR_DIR / "addons" / "controls" / "OrbitControls.js",
+}
+RIG_URL = re.compile(r"^([0-9a-f]{64})\.glb$")
+IMMUTABLE = "public, max-age=31536000, immutable"
+N_CURVES = 4
+BLINKS = frozenset({"eyeBlinkLeft", "eyeBlinkRight"})  # always the widest range; they say little
+MAX_PANELS = 6
+DEMO_PROMPT = "A person smiles warmly, then looks surprised"
+DEMO_MODELS = ("emotion-label", "keyframe", "retrieval")  # the quick built-ins (no mdm: ~15 s on CPU)
+DEMO_DURATION_S = 4.0
+API_PARAMS = frozenset({"prompt", "seed", "models", "duration", "rig", "demo"})
+CLIP_CACHE_SIZE = 64
+
+
+class PlayerRequestError(ValueError):
+    """A preview request refused: one message for the 400 answer."""
+
+
+# -- rigs as .glb -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RigAsset:
+    """One rig as a ``.glb`` file: ``data`` (bytes), its ``gzipped`` copy, ``sha256`` of ``data``;
+    ``metres_per_unit`` is the glTF root's scale (rig units -> metres); ``cameras`` the studio
+    camera presets in metres (what the MP4 renders use, scaled)."""
+
+    name: str
+    data: bytes
+    gzipped: bytes
+    sha256: str
+    metres_per_unit: float
+    cameras: dict[str, dict[str, Any]]
+
+    @property
+    def url(self) -> str:
+        return f"/player/rig/{self.sha256}.glb"
+
+
+def available_rigs() -> tuple[str, ...]:
+    """The rigs the tabs offer: ``default``, and ``ict`` when its folder is found."""
+    from renderers import ict_dir
+
+    return ("default", "ict") if ict_dir() is not None else ("default",)
+
+
+def _glb_root_scale(data: bytes) -> float:
+    """The uniform scale of node 0 in a ``.glb`` (its JSON chunk), 1.0 when it has none."""
+    (length,) = struct.unpack_from("<I", data, 12)
+    document = json.loads(data[20 : 20 + length])
+    return float(document["nodes"][0].get("scale", [1.0])[0])
+
+
+def build_rig_asset(name: str) -> RigAsset:
+    """Load rig ``name`` and write it at rest (one frame of zeros) as a ``.glb``; ~3 s for the
+    default rig (4.0 MB, 2.6 MB gzipped)."""
+    from renderers import CAMERA_PRESETS, camera_preset, gltf_bytes, load_rig
+
+    rig = load_rig(name)
+    rest = MotionClip(np.zeros((1, len(ARKIT_CHANNELS)), np.float32), OUTPUT_FPS, "arkit", ARKIT_CHANNELS)
+    data = gltf_bytes(rest, rig)
+    scale = _glb_root_scale(data)
+    cameras = {}
+    for preset in CAMERA_PRESETS:
+        camera = camera_preset(preset, rig.frame_center, rig.frame_radius)
+        cameras[preset] = {
+            "eye": [float(c) * scale for c in camera.eye],
+            "target": [float(c) * scale for c in camera.target],
+            "up": [float(c) for c in camera.up],
+            "fov_y_deg": float(camera.fov_y_deg),
+            "near": float(camera.near) * scale,
+            "far": float(camera.far) * scale,
+        }
+    return RigAsset(
+        name=name,
+        data=data,
+        gzipped=gzip.compress(data, compresslevel=6, mtime=0),
+        sha256=hashlib.sha256(data).hexdigest(),
+        metres_per_unit=scale,
+        cameras=cameras,
+    )
+
+
+class RigCache:
+    """Rig assets built on first use and kept in memory for the process (a few MB each)."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, RigAsset] = {}
+        self._by_hash: dict[str, RigAsset] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> RigAsset:
+        with self._lock:  # two first requests must not build the same rig twice
+            asset = self._by_name.get(name)
+            if asset is None:
+                asset = build_rig_asset(name)
+                self._by_name[name] = asset
+                self._by_hash[asset.sha256] = asset
+            return asset
+
+    def by_hash(self, sha256: str) -> RigAsset | None:
+        """Only a rig this process built answers; a hash is never a file name."""
+        return self._by_hash.get(sha256)
+
+
+RIGS = RigCache()
+
+
+# -- the payload --------------------------------------------------------------------------------
+
+
+def default_curves(clips: Sequence[MotionClip], n: int = N_CURVES) -> list[str]:
+    """The ``n`` blendshapes whose range (max - min, over all ``clips``) is widest, blinks left
+    out; channels that never move are not picked (so fewer than ``n`` for still clips)."""
+    if not clips:
+        return []
+    shapes = len(ARKIT_BLENDSHAPES)
+    ranges = np.max([np.ptp(clip.values[:, :shapes], axis=0) for clip in clips], axis=0)
+    order = [k for k in np.argsort(-ranges, kind="stable") if ARKIT_BLENDSHAPES[k] not in BLINKS]
+    return [ARKIT_BLENDSHAPES[k] for k in order[:n] if ranges[k] > 0]
+
+
+def encode_values(values: np.ndarray) -> str:
+    """``(T, 61)`` -> base64 of little-endian float32, row-major (frame after frame)."""
+    return base64.b64encode(np.ascontiguousarray(values, "<f4").tobytes()).decode("ascii")
+
+
+def player_payload(
+    clips: Sequence[tuple[str, MotionClip | str]], rig: str, *, rigs: RigCache | None = None
+) -> dict[str, Any]:
+    """The payload of the module docstring for ``(label, clip)`` pairs on rig ``rig``.
+
+    A clip may be a string instead: that panel's error message (a model that failed). Clips are
+    resampled to ``OUTPUT_FPS``; FLAME clips are refused (the player draws ARKit rigs only).
+    """
+    asset = (rigs or RIGS).get(rig)
+    panels: list[dict[str, Any]] = []
+    played: list[MotionClip] = []
+    for label, clip in clips:
+        if isinstance(clip, str):
+            panels.append({"label": label, "error": clip})
+            continue
+        if clip.space != "arkit":
+            panels.append({"label": label, "error": "the player draws ARKit clips only"})
+            continue
+        clip = clip.resample(OUTPUT_FPS)
+        played.append(clip)
+        panels.append({"label": label, "n_frames": clip.n_frames, "values": encode_values(clip.values)})
+    n_frames = max((clip.n_frames for clip in played), default=1)
+    return {
+        "format": PAYLOAD_FORMAT,
+        "fps": OUTPUT_FPS,
+        "n_frames": n_frames,
+        "duration_s": (n_frames - 1) / OUTPUT_FPS,
+        "channels": list(ARKIT_CHANNELS),
+        "curves": default_curves(played),
+        "panels": panels,
+        "rig": {
+            "name": asset.name,
+            "url": asset.url,
+            "metres_per_unit": asset.metres_per_unit,
+            "cameras": asset.cameras,
+        },
+    }
+
+
+# -- preview requests ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    """A checked preview: ``prompt`` cleaned, ``models`` configured names, ``duration_s`` seconds."""
+
+    prompt: str
+    seed: int
+    models: tuple[str, ...]
+    duration_s: float
+    rig: str
+
+
+def parse_preview(params: Mapping[str, str], model_names: Sequence[str]) -> PreviewRequest:
+    """Check a preview's query parameters; missing ones take the demo's values.
+
+    Raises :class:`PlayerRequestError` with one message naming the parameter.
+    """
+    unknown = sorted(set(params) - API_PARAMS)
+    if unknown:
+        raise PlayerRequestError(
+            f"unknown parameter {unknown[0][:40]!r}; use {', '.join(sorted(API_PARAMS))}"
+        )
+    if params.get("demo", "1") != "1":
+        raise PlayerRequestError("demo must be 1")
+    seed_text = params.get("seed", "0")
+    if not (seed_text.isascii() and seed_text.isdigit() and len(seed_text) <= 10):
+        raise PlayerRequestError(f"seed must be an integer in [0, {MAX_SEED}]")
+    try:
+        duration = float(params.get("duration", str(DEMO_DURATION_S)))
+    except ValueError:
+        raise PlayerRequestError("duration must be a number of seconds") from None
+    if not MIN_DURATION_S <= duration <= MAX_DURATION_S:  # also refuses nan
+        raise PlayerRequestError(f"duration must be between {MIN_DURATION_S:g} and {MAX_DURATION_S:g} s")
+    if "models" in params:
+        models = tuple(name.strip() for name in params["models"].split(","))
+    else:
+        models = tuple(name for name in DEMO_MODELS if name in model_names) or tuple(model_names[:2])
+    if not models or not all(models):
+        raise PlayerRequestError("models must name at least one configured model (comma-separated)")
+    if len(models) > MAX_PANELS:
+        raise PlayerRequestError(f"at most {MAX_PANELS} models at a time")
+    for name in models:
+        if name not in model_names:
+            raise PlayerRequestError(f"unknown model {name[:64]!r}; configured: {', '.join(model_names)}")
+    if len(set(models)) != len(models):
+        raise PlayerRequestError("a model is listed twice")
+    rig = params.get("rig", "default")
+    if rig not in available_rigs():
+        raise PlayerRequestError(f"rig must be one of {', '.join(available_rigs())}")
+    try:
+        prompt, _notices = check_request(params.get("prompt", DEMO_PROMPT), int(seed_text), duration)
+    except ValueError as exc:  # PromptError, or the seed beyond MAX_SEED
+        raise PlayerRequestError(str(exc)) from None
+    return PreviewRequest(prompt, int(seed_text), models, duration, rig)
+
+
+class ClipCache:
+    """The last :data:`CLIP_CACHE_SIZE` generated clips (or error messages), by request.
+
+    Models run one at a time, whatever the number of requests: a burst of previews queues on
+    the server's threads instead of running every model at once on its CPUs.
+    """
+
+    def __init__(self, size: int = CLIP_CACHE_SIZE) -> None:
+        self._items: OrderedDict[tuple, MotionClip | str] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()  # the table
+        self._running = threading.Lock()  # the models
+
+    def _cached(self, key: tuple) -> MotionClip | str | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def get(self, pool: ModelPool, name: str, request: PreviewRequest) -> MotionClip | str:
+        key = (name, request.prompt, request.seed, request.duration_s)
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        with self._running:
+            cached = self._cached(key)  # another request may have made it meanwhile
+            if cached is not None:
+                return cached
+            report = pool.get(name)
+            if report.model is None:
+                result: MotionClip | str = f"failed to load: {report.error}"
+            else:
+                generation = run_model(
+                    report.model, request.prompt, seed=request.seed, duration_s=request.duration_s
+                )
+                result = generation.clip if generation.clip is not None else str(generation.error)
+        with self._lock:
+            self._items[key] = result
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return result
+
+
+def preview_payload(
+    pool: ModelPool, request: PreviewRequest, cache: ClipCache, rigs: RigCache | None = None
+) -> dict[str, Any]:
+    """Run each model of ``request`` (cached) and build the payload (blocking: call off the loop)."""
+    clips = [(name, cache.get(pool, name, request)) for name in request.models]
+    payload = player_payload(clips, request.rig, rigs=rigs)
+    payload["request"] = {
+        "prompt": request.prompt,
+        "seed": request.seed,
+        "models": list(request.models),
+        "duration_s": request.duration_s,
+    }
+    return payload
+
+
+# -- routes -------------------------------------------------------------------------------------
+
+
+def page_policy(html: bytes) -> str:
+    """The page's Content-Security-Policy: scripts, styles and data from this server only, and
+    the one inline script, the import map, allowed by its hash."""
+    import_map = re.search(rb'<script type="importmap">(.*?)</script>', html, re.DOTALL)
+    if import_map is None:
+        raise ValueError("the player page has no import map")
+    digest = base64.b64encode(hashlib.sha256(import_map.group(1)).digest()).decode()
+    return (
+        f"default-src 'none'; script-src 'self' 'sha256-{digest}'; style-src 'self'; "
+        "connect-src 'self'; img-src 'self' data: blob:; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'self'"
+    )
+
+
+def _not_found() -> JSONResponse:
+    return JSONResponse({"error": "not_found", "message": "Not found."}, status_code=404)
+
+
+def player_router(pool: ModelPool, *, rigs: RigCache | None = None) -> APIRouter:
+    """The routes of the module docstring, for the models of ``pool``."""
+    router = APIRouter()
+    rigs = rigs or RIGS
+    clips = ClipCache()
+
+    html = (PAGE_DIR / "index.html").read_bytes()
+    page_headers = {"Cache-Control": "no-cache", "Content-Security-Policy": page_policy(html)}
+
+    @router.get("/player", include_in_schema=False)
+    def page() -> Response:
+        return Response(html, media_type="text/html", headers=page_headers)
+
+    @router.get("/player/static/{name:path}", include_in_schema=False)
+    def static(name: str) -> Response:
+        path = STATIC_FILES.get(name)
+        if path is None or not path.is_file():
+            return _not_found()
+        # vendored files change only with the pinned version; the page's own scripts revalidate
+        cache = "public, max-age=86400" if name.startswith("three/") else "no-cache"
+        return FileResponse(
+            path,
+            media_type="text/javascript" if name.endswith(".js") else "text/css",
+            headers={"Cache-Control": cache},
+        )
+
+    @router.get("/player/rig/{name}", include_in_schema=False)
+    def rig(name: str, request: Request) -> Response:
+        match = RIG_URL.match(name)
+        asset = rigs.by_hash(match.group(1)) if match else None
+        if asset is None:
+            return _not_found()
+        headers = {"Cache-Control": IMMUTABLE, "ETag": f'"{asset.sha256}"', "Vary": "Accept-Encoding"}
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            headers["Content-Encoding"] = "gzip"
+            return Response(asset.gzipped, media_type="model/gltf-binary", headers=headers)
+        return Response(asset.data, media_type="model/gltf-binary", headers=headers)
+
+    @router.get("/player/api/preview", include_in_schema=False)
+    async def preview(request: Request) -> Response:
+        params = request.query_params
+        if len(params.multi_items()) != len(params):
+            return JSONResponse({"error": "bad_request", "message": "a parameter is given twice"}, 400)
+        try:
+            checked = parse_preview(dict(params), pool.names)
+        except PlayerRequestError as exc:
+            return JSONResponse({"error": "bad_request", "message": str(exc)}, status_code=400)
+        payload = await run_in_threadpool(preview_payload, pool, checked, clips, rigs)
+        return JSONResponse(payload, headers={"Cache-Control": "no-store"})
+
+    return router

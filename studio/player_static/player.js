@@ -1,0 +1,579 @@
+// The 3D player: every model's clip on one rig, all panels in one WebGL canvas, one timeline.
+//
+// Data: GET /player/api/preview (studio/player.py documents the payload) and the rig's .glb.
+// Drawing: one three.js renderer; each panel is its own scene drawn into its own viewport
+// (scissored), all seen through one camera that OrbitControls moves. The 52 blendshapes are
+// blended on the CPU into each head's position and normal buffers, once per shown frame: under
+// software GL (llvmpipe) three.js's GPU morph path costs far more per vertex than this loop.
+// Head and eye rotations are node rotations, as in the .glb.
+//
+// The look copies the MP4 renders (renderers/raster.py): the same camera presets, the same
+// three lights and sky/ground ambient lit per vertex, the same gamma and background.
+// tests/test_player.py checks the constants below against that module.
+
+import * as THREE from "three";
+import { GLTFLoader } from "three/addons/loaders/GLTFLoader.js";
+import { OrbitControls } from "three/addons/controls/OrbitControls.js";
+import { CURVE_COLOURS, CurveStrip } from "./curves.js";
+
+// -- the studio look (renderers/raster.py) -----------------------------------------------------
+const STUDIO_LIGHTS = [
+  [[-0.55, 0.55, 0.85], [1.0, 0.96, 0.9]], // key
+  [[0.75, 0.1, 0.55], [0.38, 0.42, 0.5]], // fill
+  [[0.0, 0.6, -0.9], [0.45, 0.45, 0.5]], // rim
+];
+const AMBIENT_SKY = [0.3, 0.31, 0.34];
+const AMBIENT_GROUND = [0.12, 0.11, 0.1];
+const BACKGROUND = [0.2, 0.21, 0.235]; // linear RGB
+
+// The raster's shader, per vertex (Gouraud), in GLSL ES 3. The .glb stores linear vertex
+// colours; the raster lights sRGB colours raised to 2.2, so the colour goes back to sRGB first.
+const VERTEX_SHADER = `
+precision highp float;
+uniform mat4 modelMatrix;
+uniform mat4 viewMatrix;
+uniform mat4 projectionMatrix;
+uniform vec3 cameraPosition;
+uniform vec3 lightDir[3];
+uniform vec3 lightColor[3];
+uniform vec3 ambientSky;
+uniform vec3 ambientGround;
+in vec3 position;
+in vec3 normal;
+in vec3 color;
+out vec3 vFront;
+out vec3 vBack;
+vec3 shade(vec3 n, vec3 v, vec3 albedo) {
+  vec3 c = albedo * mix(ambientGround, ambientSky, 0.5 + 0.5 * n.y);
+  for (int i = 0; i < 3; ++i) {
+    vec3 l = normalize(lightDir[i]);
+    float diffuse = max(dot(n, l), 0.0);
+    float spec = pow(max(dot(n, normalize(l + v)), 0.0), 40.0) * step(0.0, dot(n, l));
+    c += lightColor[i] * (albedo * diffuse + 0.12 * spec);
+  }
+  return pow(c, vec3(1.0 / 2.2));
+}
+vec3 linearToSrgb(vec3 c) {
+  return mix(12.92 * c, 1.055 * pow(c, vec3(1.0 / 2.4)) - 0.055, step(vec3(0.0031308), c));
+}
+void main() {
+  vec3 albedo = pow(linearToSrgb(color), vec3(2.2));
+  vec4 world = modelMatrix * vec4(position, 1.0);
+  vec3 n = normalize(mat3(modelMatrix) * normal); // rotations and one uniform scale only
+  vec3 v = normalize(cameraPosition - world.xyz);
+  vFront = shade(n, v, albedo);
+  vBack = shade(-n, v, albedo); // inner walls (mouth bag) are seen from behind
+  gl_Position = projectionMatrix * viewMatrix * world;
+}`;
+const FRAGMENT_SHADER = `
+precision highp float;
+in vec3 vFront;
+in vec3 vBack;
+out vec4 frag;
+void main() {
+  frag = vec4(gl_FrontFacing ? vFront : vBack, 1.0);
+}`;
+
+const API_PARAMS = ["prompt", "seed", "models", "duration", "rig", "demo"];
+const N_SHAPES = 52;
+const JOINTS = [
+  ["Head", "headYaw", "headPitch", "headRoll"],
+  ["LeftEye", "leftEyeYaw", "leftEyePitch", "leftEyeRoll"],
+  ["RightEye", "rightEyeYaw", "rightEyePitch", "rightEyeRoll"],
+];
+const CURVE_HEIGHT = 120;
+
+const timings = { moduleStart: performance.now() };
+const $ = (id) => document.getElementById(id);
+
+// -- data ----------------------------------------------------------------------------------------
+
+async function fetchPayload() {
+  const api = new URLSearchParams();
+  for (const [key, value] of new URLSearchParams(location.search)) {
+    if (API_PARAMS.includes(key)) api.append(key, value);
+  }
+  const response = await fetch(`/player/api/preview?${api}`);
+  const body = await response.json().catch(() => null);
+  if (!response.ok) throw new Error(body?.message ?? `the server answered ${response.status}`);
+  return body;
+}
+
+/** base64 of little-endian float32 -> Float32Array (every browser this runs in is little-endian). */
+function decodeValues(base64) {
+  const binary = atob(base64);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return new Float32Array(bytes.buffer);
+}
+
+/**
+ * The blendshapes of one mesh, kept sparse: per shape, the vertices it moves and their position
+ * and normal deltas. Most shapes move a few hundred vertices, so blending touches little.
+ */
+function sparseMorphs(geometry) {
+  const targets = geometry.morphAttributes.position;
+  if (!targets || targets.length === 0) return null;
+  const normals = geometry.morphAttributes.normal;
+  const n = geometry.attributes.position.count;
+  const shapes = targets.map((target, k) => {
+    const dp = target.array;
+    const dn = normals?.[k]?.array ?? null;
+    const rows = [];
+    for (let v = 0; v < n; v++) {
+      const o = 3 * v;
+      if (dp[o] || dp[o + 1] || dp[o + 2] || (dn && (dn[o] || dn[o + 1] || dn[o + 2]))) rows.push(v);
+    }
+    const pos = new Float32Array(rows.length * 3);
+    const nor = new Float32Array(rows.length * 3);
+    rows.forEach((v, i) => {
+      for (let c = 0; c < 3; c++) {
+        pos[3 * i + c] = dp[3 * v + c];
+        if (dn) nor[3 * i + c] = dn[3 * v + c];
+      }
+    });
+    return { rows: Uint32Array.from(rows), pos, nor };
+  });
+  return {
+    basePos: geometry.attributes.position.array.slice(),
+    baseNor: geometry.attributes.normal.array.slice(),
+    shapes,
+  };
+}
+
+/** The rig once: its scene with the morph targets moved out into sparse CPU arrays. */
+async function loadRig(url) {
+  const gltf = await new GLTFLoader().loadAsync(url);
+  const morphs = new Map(); // geometry -> sparse blendshapes
+  gltf.scene.traverse((object) => {
+    if (!object.isMesh) return;
+    const sparse = sparseMorphs(object.geometry);
+    if (sparse) morphs.set(object.geometry, sparse);
+    // no GPU morphing: the geometry keeps only the rest pose
+    object.geometry.morphAttributes = {};
+    object.morphTargetInfluences = undefined;
+    object.morphTargetDictionary = undefined;
+  });
+  return { scene: gltf.scene, morphs };
+}
+
+// -- panels --------------------------------------------------------------------------------------
+
+/** One model's head: its own scene (a clone of the rig sharing topology and colours). */
+function buildPanel(rig, material, spec, channels) {
+  const scene = new THREE.Scene();
+  const root = rig.scene.clone(true);
+  const morphs = [];
+  root.traverse((object) => {
+    if (!object.isMesh) return;
+    object.material = material;
+    object.frustumCulled = false; // the CPU moves vertices; the stored bounds would go stale
+    const sparse = rig.morphs.get(object.geometry);
+    if (!sparse) return;
+    const geometry = new THREE.BufferGeometry();
+    geometry.setIndex(object.geometry.index);
+    for (const [name, attribute] of Object.entries(object.geometry.attributes)) {
+      geometry.setAttribute(name, attribute);
+    }
+    const pos = new THREE.BufferAttribute(sparse.basePos.slice(), 3).setUsage(THREE.DynamicDrawUsage);
+    const nor = new THREE.BufferAttribute(sparse.baseNor.slice(), 3).setUsage(THREE.DynamicDrawUsage);
+    geometry.setAttribute("position", pos);
+    geometry.setAttribute("normal", nor);
+    object.geometry = geometry;
+    morphs.push({ sparse, pos, nor });
+  });
+  scene.add(root);
+  const joints = JOINTS.map(([node, ...angles]) => ({
+    node: root.getObjectByName(node),
+    columns: angles.map((name) => channels.indexOf(name)),
+  })).filter((joint) => joint.node);
+  return {
+    name: spec.label,
+    error: spec.error ?? null,
+    values: spec.values ? decodeValues(spec.values) : null,
+    nFrames: spec.n_frames ?? 0,
+    visible: true,
+    scene,
+    morphs,
+    joints,
+    posedFrame: -1,
+  };
+}
+
+const euler = new THREE.Euler();
+
+/** Pose `panel` at `frame` (its last frame when its clip is shorter); false when unchanged. */
+function pose(panel, frame, nChannels) {
+  if (!panel.values) return false;
+  const f = Math.min(frame, panel.nFrames - 1);
+  if (panel.posedFrame === f) return false;
+  const values = panel.values;
+  const row = f * nChannels;
+  for (const { sparse, pos, nor } of panel.morphs) {
+    const p = pos.array;
+    const n = nor.array;
+    p.set(sparse.basePos);
+    n.set(sparse.baseNor);
+    for (let k = 0; k < N_SHAPES; k++) {
+      let w = values[row + k];
+      if (!(w > 0)) continue; // the rig clamps weights to [0, 1] (and NaN to 0)
+      if (w > 1) w = 1;
+      const { rows, pos: dp, nor: dn } = sparse.shapes[k];
+      for (let i = 0, j = 0; i < rows.length; i++, j += 3) {
+        const o = 3 * rows[i];
+        p[o] += w * dp[j];
+        p[o + 1] += w * dp[j + 1];
+        p[o + 2] += w * dp[j + 2];
+        n[o] += w * dn[j];
+        n[o + 1] += w * dn[j + 1];
+        n[o + 2] += w * dn[j + 2];
+      }
+    }
+    pos.needsUpdate = true;
+    nor.needsUpdate = true;
+  }
+  // renderers/rig.py: R = Ry(-yaw) Rx(pitch) Rz(-roll), which is three.js's "YXZ" Euler order
+  for (const { node, columns } of panel.joints) {
+    const [yaw, pitch, roll] = columns.map((c) => values[row + c]);
+    node.quaternion.setFromEuler(euler.set(pitch, -yaw, -roll, "YXZ"));
+  }
+  panel.posedFrame = f;
+  return true;
+}
+
+// -- the player ----------------------------------------------------------------------------------
+
+async function main() {
+  const params = new URLSearchParams(location.search);
+  const size = Math.min(1024, Math.max(128, Number.parseInt(params.get("size") ?? "512", 10) || 512));
+  const payload = await fetchPayload();
+  timings.payload = performance.now();
+  const cameraName = params.get("camera") in payload.rig.cameras ? params.get("camera") : "front";
+  const rig = await loadRig(payload.rig.url);
+  timings.rig = performance.now();
+
+  const { fps, n_frames: nFrames, duration_s: duration, channels } = payload;
+  const nChannels = channels.length;
+
+  THREE.ColorManagement.enabled = false; // colours below are written to the screen as given
+  const canvas = $("view");
+  const renderer = new THREE.WebGLRenderer({ canvas, antialias: false, powerPreference: "high-performance" });
+  renderer.outputColorSpace = THREE.LinearSRGBColorSpace;
+  renderer.setPixelRatio(1);
+  renderer.setSize(size * payload.panels.length, size);
+  renderer.setClearColor(new THREE.Color(...BACKGROUND.map((c) => c ** (1 / 2.2))), 1);
+
+  const material = new THREE.RawShaderMaterial({
+    glslVersion: THREE.GLSL3,
+    vertexShader: VERTEX_SHADER,
+    fragmentShader: FRAGMENT_SHADER,
+    side: THREE.DoubleSide, // open meshes (mouth, eye sockets) show inner walls
+    uniforms: {
+      lightDir: { value: STUDIO_LIGHTS.map(([d]) => new THREE.Vector3(...d)) },
+      lightColor: { value: STUDIO_LIGHTS.map(([, c]) => new THREE.Vector3(...c)) },
+      ambientSky: { value: new THREE.Vector3(...AMBIENT_SKY) },
+      ambientGround: { value: new THREE.Vector3(...AMBIENT_GROUND) },
+    },
+  });
+  const panels = payload.panels.map((spec) => buildPanel(rig, material, spec, channels));
+
+  // one camera for every panel: the studio preset, then wherever OrbitControls takes it
+  const preset = payload.rig.cameras[cameraName];
+  const camera = new THREE.PerspectiveCamera(preset.fov_y_deg, 1, preset.near * 0.25, preset.far * 2);
+  const controls = new OrbitControls(camera, canvas);
+  const distance = Math.hypot(...preset.eye.map((c, i) => c - preset.target[i]));
+  controls.minDistance = distance * 0.3;
+  controls.maxDistance = distance * 3;
+  function resetCamera() {
+    camera.position.set(...preset.eye);
+    camera.up.set(...preset.up);
+    controls.target.set(...preset.target);
+    controls.update();
+  }
+  resetCamera();
+
+  const state = { time: 0, frame: 0, playing: false, speed: 1, loop: true, dirty: true };
+  const drawTimes = []; // when each of the last second's frames was drawn (ms)
+  let framesDrawn = 0;
+
+  // -- the page around the canvas ----------------------------------------------------------------
+  const labels = $("labels");
+  panels.forEach((panel, i) => {
+    const label = document.createElement("div");
+    label.className = "label";
+    label.style.width = `${size}px`;
+    const toggle = document.createElement("input");
+    toggle.type = "checkbox";
+    toggle.checked = true;
+    toggle.title = "Show this panel";
+    toggle.addEventListener("change", () => setVisible(i, toggle.checked));
+    const name = document.createElement("strong");
+    name.textContent = panel.name;
+    label.append(toggle, name);
+    if (panel.error) {
+      const error = document.createElement("span");
+      error.className = "error";
+      error.textContent = panel.error;
+      label.append(error);
+    }
+    panel.label = label;
+    panel.toggle = toggle;
+    labels.append(label);
+  });
+  const curves = new CurveStrip($("curves"), {
+    panelWidth: size,
+    height: CURVE_HEIGHT,
+    panels,
+    channels,
+    curves: payload.curves,
+    duration,
+    fps,
+  });
+  $("legend").replaceChildren(
+    ...payload.curves.map((name, c) => {
+      const item = document.createElement("span");
+      item.textContent = name;
+      item.style.setProperty("--colour", CURVE_COLOURS[c % CURVE_COLOURS.length]);
+      return item;
+    }),
+  );
+  const scrub = $("scrub");
+  scrub.max = String(duration);
+  const request = payload.request;
+  if (request) {
+    $("request").textContent =
+      `"${request.prompt}" · seed ${request.seed} · ${request.duration_s} s · rig ${payload.rig.name}`;
+  }
+
+  // -- time --------------------------------------------------------------------------------------
+  const frameOf = (t) => Math.min(nFrames - 1, Math.max(0, Math.floor(t * fps + 1e-6)));
+
+  function seek(t) {
+    state.time = Math.min(duration, Math.max(0, Number(t) || 0));
+    state.frame = frameOf(state.time);
+    state.dirty = true;
+  }
+  function step(n) {
+    pause();
+    state.frame = Math.min(nFrames - 1, Math.max(0, state.frame + Math.trunc(n)));
+    state.time = state.frame / fps;
+    state.dirty = true;
+  }
+  function advance(dt) {
+    let t = state.time + dt;
+    if (state.loop) {
+      // the last frame is shown for a whole frame time too before the clip starts over
+      const period = nFrames / fps;
+      if (t >= period) t -= period * Math.floor(t / period);
+    } else if (t >= duration) {
+      t = duration;
+      pause();
+    }
+    state.time = t;
+    const frame = frameOf(t);
+    if (frame !== state.frame) state.dirty = true;
+    state.frame = frame;
+  }
+  function play() {
+    if (!state.loop && state.time >= duration) seek(0);
+    state.playing = true;
+    $("play").textContent = "Pause";
+  }
+  function pause() {
+    state.playing = false;
+    $("play").textContent = "Play";
+  }
+  function setSpeed(x) {
+    const speed = Number(x);
+    if (!(speed >= 0.25 && speed <= 2)) throw new RangeError("speed must be within 0.25..2");
+    state.speed = speed;
+    $("speed").value = String(speed);
+  }
+  function setVisible(i, visible) {
+    panels[i].visible = Boolean(visible);
+    panels[i].toggle.checked = panels[i].visible;
+    panels[i].label.classList.toggle("hidden", !panels[i].visible);
+    state.dirty = true;
+  }
+
+  // -- drawing -----------------------------------------------------------------------------------
+  function draw() {
+    for (const panel of panels) if (panel.visible) pose(panel, state.frame, nChannels);
+    renderer.setScissorTest(true);
+    panels.forEach((panel, i) => {
+      renderer.setViewport(i * size, 0, size, size);
+      renderer.setScissor(i * size, 0, size, size);
+      if (panel.visible && panel.values) renderer.render(panel.scene, camera);
+      else renderer.clear(); // a hidden or failed panel is background
+    });
+    curves.update(state.time);
+    scrub.value = String(Math.min(state.time, duration));
+    $("clock").textContent = `${Math.min(state.time, duration).toFixed(2)} s · frame ${state.frame} / ${nFrames - 1}`;
+    const now = performance.now();
+    drawTimes.push(now);
+    while (drawTimes[0] < now - 1000) drawTimes.shift();
+    framesDrawn += 1;
+    if (timings.firstFrame === undefined) timings.firstFrame = now;
+  }
+
+  /** Panel `i`'s pixels as drawn now: RGBA rows bottom-up (GL's order), size × size. */
+  function readPanel(i) {
+    draw(); // read in the same task as the drawing: the buffer is not preserved after it
+    const gl = renderer.getContext();
+    const pixels = new Uint8Array(size * size * 4);
+    gl.readPixels(i * size, 0, size, size, gl.RGBA, gl.UNSIGNED_BYTE, pixels);
+    return pixels;
+  }
+
+  /** Panel `i` as a PNG data URL, exactly the pixels drawn (no page scaling or compositing). */
+  function panelImage(i) {
+    const pixels = readPanel(i);
+    const image = new ImageData(size, size);
+    const row = size * 4;
+    for (let y = 0; y < size; y++) image.data.set(pixels.subarray((size - 1 - y) * row, (size - y) * row), y * row);
+    const canvas2d = document.createElement("canvas");
+    canvas2d.width = canvas2d.height = size;
+    canvas2d.getContext("2d").putImageData(image, 0, 0);
+    return canvas2d.toDataURL("image/png");
+  }
+
+  /** Mean RGB (0..255) of panel `i`'s viewport and the share of its pixels that are background. */
+  function panelPixels(i) {
+    const pixels = readPanel(i);
+    const background = BACKGROUND.map((c) => Math.round(255 * c ** (1 / 2.2)));
+    const sum = [0, 0, 0];
+    let plain = 0;
+    for (let p = 0; p < pixels.length; p += 4) {
+      for (let c = 0; c < 3; c++) sum[c] += pixels[p + c];
+      if (background.every((b, c) => Math.abs(pixels[p + c] - b) <= 1)) plain += 1;
+    }
+    const n = size * size;
+    return { mean: sum.map((s) => s / n), background: plain / n };
+  }
+
+  /**
+   * Draw `n` successive frames as fast as the GL allows (each waited for with a one-pixel read)
+   * and return {poseMs, frameMs}: CPU blending per frame and the whole frame, mean milliseconds.
+   */
+  function benchmark(n = 30) {
+    const gl = renderer.getContext();
+    const pixel = new Uint8Array(4);
+    let posing = 0;
+    const start = performance.now();
+    for (let i = 0; i < n; i++) {
+      state.frame = (state.frame + 1) % nFrames;
+      const before = performance.now();
+      for (const panel of panels) if (panel.visible) pose(panel, state.frame, nChannels);
+      posing += performance.now() - before;
+      draw();
+      gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, pixel);
+    }
+    state.time = state.frame / fps;
+    return { poseMs: posing / n, frameMs: (performance.now() - start) / n };
+  }
+
+  let last = null;
+  function tick(now) {
+    requestAnimationFrame(tick);
+    const dt = last === null ? 0 : (now - last) / 1000;
+    last = now;
+    if (state.playing) advance(dt * state.speed);
+    if (state.dirty) {
+      state.dirty = false;
+      draw();
+    }
+    $("fps").textContent = state.playing ? `${drawTimes.length} fps` : "";
+  }
+
+  // -- controls ----------------------------------------------------------------------------------
+  controls.addEventListener("change", () => {
+    state.dirty = true;
+  });
+  $("play").addEventListener("click", () => (state.playing ? pause() : play()));
+  $("back").addEventListener("click", () => step(-1));
+  $("forward").addEventListener("click", () => step(1));
+  scrub.addEventListener("input", () => {
+    pause();
+    seek(scrub.value);
+  });
+  $("speed").addEventListener("change", (event) => setSpeed(event.target.value));
+  $("loop").addEventListener("change", (event) => {
+    state.loop = event.target.checked;
+  });
+  $("reset").addEventListener("click", resetCamera);
+  document.addEventListener("keydown", (event) => {
+    // form controls keep their own keys (a focused button already answers the space bar)
+    if (event.target.closest("input, select, button")) return;
+    if (event.key === " ") state.playing ? pause() : play();
+    else if (event.key === "ArrowLeft") step(-1);
+    else if (event.key === "ArrowRight") step(1);
+    else return;
+    event.preventDefault();
+  });
+
+  // What tests and scripts read and call. time: seconds; frame: 0..nFrames-1 (clips at panelFps
+  // frames per second); fps: frames the player drew in the last second; timings: milliseconds
+  // since navigation start (moduleStart, payload, rig, firstFrame); curvePlayhead: seconds.
+  window.player = {
+    get time() {
+      return state.time;
+    },
+    get frame() {
+      return state.frame;
+    },
+    get playing() {
+      return state.playing;
+    },
+    get speed() {
+      return state.speed;
+    },
+    get loop() {
+      return state.loop;
+    },
+    get fps() {
+      return drawTimes.length; // frames drawn in the last second
+    },
+    get framesDrawn() {
+      return framesDrawn;
+    },
+    get curvePlayhead() {
+      return curves.playheadSeconds; // seconds, read back from the drawn line's pixel column
+    },
+    get camera() {
+      return { position: camera.position.toArray(), target: controls.target.toArray() };
+    },
+    get panels() {
+      return panels.map(({ name, visible, error }) => ({ name, visible, error }));
+    },
+    nFrames,
+    duration,
+    panelFps: fps,
+    panelSize: size,
+    timings,
+    play,
+    pause,
+    seek,
+    step,
+    setSpeed,
+    setLoop: (loop) => {
+      state.loop = Boolean(loop);
+      $("loop").checked = state.loop;
+    },
+    setVisible,
+    resetCamera,
+    panelPixels,
+    panelImage,
+    benchmark,
+  };
+
+  $("status").textContent = "";
+  $("stage").hidden = false;
+  requestAnimationFrame(tick);
+}
+
+main().catch((error) => {
+  const status = $("status");
+  status.textContent = `The player could not start: ${error.message}`;
+  status.classList.add("error");
+  window.playerError = error.message;
+});
