@@ -54,11 +54,12 @@ def build_app(config: StudioConfig, pool: ModelPool | None = None) -> gr.Blocks:
             gr.Markdown(f"**Models config problem:** {problem}")
         with gr.Tabs():
             with gr.Tab("Compare", id="compare"):
-                compare.build_tab(config, pool)
+                wire_compare_load = compare.build_tab(config, pool)
             with gr.Tab("Explore", id="explore"):
                 explore.build_tab(config)
             with gr.Tab("Benchmark", id="benchmark"):
                 benchmark.build_tab(config, pool)
             with gr.Tab("Study", id="study"):
                 gr.Markdown(STUDY_NOTE)
+        wire_compare_load(app)  # a shared link (?prompt=...&seed=...) fills the Compare inputs
     return app

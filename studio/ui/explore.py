@@ -9,6 +9,10 @@ The handlers here only translate between widgets and studio calls: the analysis 
 from __future__ import annotations
 
 import hashlib
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +43,10 @@ CHART_STEMS = (
     "clip_durations",
 )
 MAX_ITEMS_DEFAULT = 2000  # an interactive look; `python -m studio analyze` does whole datasets
+ROWS_PER_PAGE = 50
+ANY = "all"  # the split / category filter value that keeps every row
+ID_COLUMN, PROMPT_COLUMN, SPLIT_COLUMN, CATEGORY_COLUMN = 0, 1, 2, 5  # indices into TABLE_COLUMNS
+MAX_QUERY_CHARS = 200
 
 
 # -- single clip files --------------------------------------------------------------------------
@@ -129,6 +137,76 @@ def dataset_table(analysis: Any) -> list[list[Any]]:
     return rows
 
 
+def filter_rows(
+    rows: Sequence[Sequence[Any]],
+    query: str | None = None,
+    split: str | None = None,
+    category: str | None = None,
+) -> list[list[Any]]:
+    """The rows (in :data:`TABLE_COLUMNS` order) whose id or prompt contains ``query``
+    (case-insensitive), whose split is ``split`` and whose prompt category is ``category`` (an
+    emotion of :data:`studio.facs.EMOTIONS`); ``None``, ``""`` or :data:`ANY` keeps every row."""
+    needle = (query or "").strip().casefold()[:MAX_QUERY_CHARS]
+    kept = []
+    for row in rows:
+        if (
+            needle
+            and needle not in str(row[ID_COLUMN]).casefold()
+            and needle not in str(row[PROMPT_COLUMN]).casefold()
+        ):
+            continue
+        if split not in (None, "", ANY) and row[SPLIT_COLUMN] != split:
+            continue
+        if category not in (None, "", ANY) and str(row[CATEGORY_COLUMN]).split(" (")[0] != category:
+            continue
+        kept.append(list(row))
+    return kept
+
+
+def page_of(
+    rows: Sequence[Sequence[Any]], page: float | None, per_page: int = ROWS_PER_PAGE
+) -> tuple[list, int, int]:
+    """``(rows of page, page, n_pages)``: pages count from 1, ``page`` is clamped into
+    ``[1, n_pages]`` (a missing or non-finite page is 1); no rows is one empty page."""
+    n_pages = max(1, math.ceil(len(rows) / per_page))
+    number = 1 if page is None or not math.isfinite(float(page)) else int(page)
+    number = min(max(number, 1), n_pages)
+    start = (number - 1) * per_page
+    return [list(r) for r in rows[start : start + per_page]], number, n_pages
+
+
+def page_markdown(shown: int, total: int, page: int, n_pages: int) -> str:
+    """``page 2 of 3 · 120 of 480 clips match`` under the table."""
+    return f"page {page} of {n_pages} · {shown} of {total} clips match"
+
+
+def split_choices(rows: Sequence[Sequence[Any]]) -> list[str]:
+    """:data:`ANY`, then the splits present in ``rows``, sorted."""
+    return [ANY, *sorted({str(r[SPLIT_COLUMN]) for r in rows if r[SPLIT_COLUMN]})]
+
+
+class TableCache:
+    """The last few opened tables, keyed by (dataset folder, items analysed), so that searching and
+    paging need no re-analysis and the page keeps no per-session state (a ``gr.State`` would hold a
+    heartbeat connection open on every page). Bounded: ``size`` tables."""
+
+    def __init__(self, size: int = 8) -> None:
+        self._tables: OrderedDict[tuple[str, int], list[list[Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.size = size
+
+    def put(self, key: tuple[str, int], rows: list[list[Any]]) -> None:
+        with self._lock:
+            self._tables[key] = rows
+            self._tables.move_to_end(key)
+            while len(self._tables) > self.size:
+                self._tables.popitem(last=False)
+
+    def get(self, key: tuple[str, int]) -> list[list[Any]] | None:
+        with self._lock:
+            return self._tables.get(key)
+
+
 def analysis_markdown(analysis: Any) -> str:
     """Counts, the categoriser and its accuracy against the folder's labels, then warnings."""
     summary = analysis.summary()
@@ -203,6 +281,9 @@ def render_item(
 
 
 def build_tab(config: StudioConfig) -> None:
+    from studio.facs import EMOTIONS
+
+    tables = TableCache()
     with gr.Tab("Dataset"):
         choices = dataset_choices(config)
         with gr.Row():
@@ -224,6 +305,15 @@ def build_tab(config: StudioConfig) -> None:
             )
             open_button = gr.Button("Open", variant="primary", scale=1)
         status = gr.Markdown()
+        with gr.Row():
+            search = gr.Textbox(
+                label="Search prompts and ids",
+                placeholder="a word of the prompt or an id; Enter to search",
+                max_length=MAX_QUERY_CHARS,
+                scale=3,
+            )
+            split = gr.Dropdown([ANY], value=ANY, label="Split", scale=1)
+            category = gr.Dropdown([ANY, *EMOTIONS], value=ANY, label="Prompt category", scale=1)
         table = gr.Dataframe(
             headers=TABLE_COLUMNS,
             interactive=False,
@@ -232,6 +322,13 @@ def build_tab(config: StudioConfig) -> None:
             column_widths=TABLE_WIDTHS,
             label="Clips (click a row to watch it)",
         )
+        with gr.Row(equal_height=True):
+            previous = gr.Button("◀ Previous page", size="sm", scale=1)
+            page_md = gr.Markdown(elem_classes="studio-note")
+            following = gr.Button("Next page ▶", size="sm", scale=1)
+        # hidden values the page carries between events: the page shown and the clip being watched
+        page_number = gr.Number(1, precision=0, visible=False)
+        current_id = gr.Textbox(visible=False)
         with gr.Row():
             with gr.Column(scale=1):
                 camera = camera_radio()
@@ -243,22 +340,82 @@ def build_tab(config: StudioConfig) -> None:
         for stem in CHART_STEMS:
             plots.append(gr.Plot(label=stem.replace("_", " ")))
 
+        def table_key(text: str | None, limit: float | None) -> tuple[str, int] | None:
+            try:
+                return str(resolve_dataset(config, text)), int(limit or MAX_ITEMS_DEFAULT)
+            except ValueError:
+                return None
+
         def on_open(text, limit, progress=gr.Progress()):  # Gradio injects progress through this default
-            return open_dataset(
+            status_text, rows, *figures = open_dataset(
                 config,
                 text,
                 int(limit or MAX_ITEMS_DEFAULT),
                 progress=lambda message: progress(None, desc=message),
             )
+            key = table_key(text, limit)
+            if key is not None and rows:
+                tables.put(key, rows)
+            shown, number, n_pages = page_of(rows, 1)
+            return (
+                status_text,
+                shown,
+                *figures,
+                "",
+                gr.Dropdown(choices=split_choices(rows), value=ANY),
+                ANY,
+                page_markdown(len(rows), len(rows), number, n_pages) if rows else "",
+                number,
+            )
 
-        open_button.click(on_open, [folder, max_items], [status, table, *plots], api_visibility="private")
+        open_button.click(
+            on_open,
+            [folder, max_items],
+            [status, table, *plots, search, split, category, page_md, page_number],
+            api_visibility="private",
+        )
+
+        def show(text, limit, query, split_name, category_name, page, step=0):
+            key = table_key(text, limit)
+            rows = tables.get(key) if key is not None else None
+            if rows is None:
+                return gr.skip(), "Open a dataset first (the table is kept for the last few opened).", 1
+            matching = filter_rows(rows, query, split_name, category_name)
+            shown, number, n_pages = page_of(matching, (page or 1) + step)
+            return shown, page_markdown(len(matching), len(rows), number, n_pages), number
+
+        view_inputs = [folder, max_items, search, split, category]
+        view_outputs = [table, page_md, page_number]
+        for trigger in (search.submit, split.input, category.input):
+            trigger(lambda *v: show(*v, 1), view_inputs, view_outputs, api_visibility="private")
+        previous.click(
+            lambda *v: show(*v, step=-1), [*view_inputs, page_number], view_outputs, api_visibility="private"
+        )
+        following.click(
+            lambda *v: show(*v, step=1), [*view_inputs, page_number], view_outputs, api_visibility="private"
+        )
 
         def on_select(text: str, camera_name: str, event: gr.SelectData):
             row = event.row_value or [None]
-            return watch_item(config, text, row[0], camera_name)
+            return (*watch_item(config, text, row[0], camera_name), row[0] or "")
 
         table.select(
-            on_select, [folder, camera], [video, item_summary, item_curves], api_visibility="private"
+            on_select,
+            [folder, camera],
+            [video, item_summary, item_curves, current_id],
+            api_visibility="private",
+        )
+
+        def on_camera(text: str, item_id: str, camera_name: str):
+            # never gr.skip() on the video: a skipped file output gets a per-session copy whose files
+            # the file guard no longer recognises
+            return watch_item(config, text, item_id or None, camera_name)
+
+        camera.input(
+            on_camera,
+            [folder, current_id, camera],
+            [video, item_summary, item_curves],
+            api_visibility="private",
         )
 
     with gr.Tab("Clip file"):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from studio.study.storage import StudyStore
 from studio.ui.common import rig_dropdown
 
 SIZES = (256, 384, 512)
+ADMIN_PREFIX = "/admin"  # where studio.server mounts these pages; the participant page is at /study
 _PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 _REDUCTION_LABELS = {
     "rank_as_category": "rank as category per (prompt, model)",
@@ -75,12 +76,28 @@ def read_upload(path: str | Path | None) -> str:
         raise AdminError("The config is not UTF-8 text.") from None
 
 
+def server_url(url: Any, headers: Mapping[str, str]) -> str:
+    """The studio's public root URL (no trailing slash) as the admin's browser reached it, from an
+    event's HTTP request: its ``url`` (``<root>/admin/gradio_api/...``, a starlette URL) and
+    ``headers`` (a proxy's ``X-Forwarded-Host``/``-Proto`` win). The result is only shown to the
+    admin who sent the request, so a forged header misleads nobody else."""
+    host = headers.get("x-forwarded-host", "").split(",")[0].strip() or url.netloc
+    scheme = headers.get("x-forwarded-proto", "").split(",")[0].strip() or url.scheme
+    page = url.path.split("/gradio_api/")[0].rstrip("/")
+    root = page[: -len(ADMIN_PREFIX)] if page.endswith(ADMIN_PREFIX) else page
+    return f"{scheme}://{host}{root}"
+
+
 def create_study(
-    admin: StudyAdmin, text: str, source: str, known_models: Sequence[str] | None
+    admin: StudyAdmin,
+    text: str,
+    source: str,
+    known_models: Sequence[str] | None,
+    base_url: str = "<your server URL>",
 ) -> tuple[StudyRecord | None, str]:
     """Validate and store a pasted or uploaded config; returns the record (None on errors) and
     Markdown saying what happened: every validation problem with where it is, or the new study
-    and its link."""
+    and its Prolific link on ``base_url`` (the studio's root URL)."""
     from studio.study.service import participant_url
 
     if not text.strip():
@@ -94,7 +111,7 @@ def create_study(
     record = admin.create(definition)
     d = record.definition
     verb = "Created" if record.created else "Already stored (the same frozen config)"
-    link = participant_url("<your server URL>", record)
+    link = participant_url(base_url, record)
     return record, (
         f"**{verb}: study {record.id}**, `{record.sha256[:12]}` — {d.name}\n\n"
         f"- {design_line(d)}\n"
@@ -305,10 +322,12 @@ def build_admin(config: StudioConfig, store: StudyStore, *, pool: ModelPool | No
                 export_btn = gr.Button("Export", variant="primary")
                 downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
 
-        def on_create(path: str | None, text: str | None):
+        def on_create(path: str | None, text: str | None, request: gr.Request):
             source = Path(path).name if path else "pasted config"
             body = read_upload(path) if path else (text or "")
-            record, message = create_study(admin, body, source, known)
+            record, message = create_study(
+                admin, body, source, known, server_url(request.url, request.headers)
+            )
             if record is None:
                 return message, gr.skip()
             return message, gr.Dropdown(choices=study_choices(admin), value=record.id)
@@ -332,7 +351,13 @@ def build_admin(config: StudioConfig, store: StudyStore, *, pool: ModelPool | No
             return results_view(admin, study_id, chosen, max(0, int(resamples or 0)))
 
         def on_export(study_id: Any, chosen: str):
-            return export_files(admin, study_id, chosen)
+            # not shielded: its gr.skip() on a file output would give the session its own copy of the
+            # component, whose files Gradio no longer counts as handed out (the file guard refuses them)
+            try:
+                return export_files(admin, study_id, chosen)
+            except AdminError as exc:
+                gr.Warning(str(exc))
+                return []
 
         def on_select(study_id: Any):
             if study_id in (None, ""):
@@ -366,5 +391,8 @@ def build_admin(config: StudioConfig, store: StudyStore, *, pool: ModelPool | No
             [*charts, stats_df, bt_df, report_md],
             **_PRIVATE,
         )
-        export_btn.click(shielded(on_export, 1), [chooser, reduction], downloads, **_PRIVATE)
+        export_btn.click(on_export, [chooser, reduction], downloads, **_PRIVATE)
+        # the list built with the page goes stale as studies are created (here, by the command line
+        # or by another admin): every page load reads it again
+        page.load(lambda: gr.Dropdown(choices=study_choices(admin)), None, chooser, **_PRIVATE)
     return page

@@ -50,3 +50,39 @@ def test_a_folder_outside_the_data_folders_is_refused(browser, explore_url):
     page.get_by_role("button", name="Open").click()
     page.get_by_text("outside the data folders").first.wait_for(timeout=30_000)
     page.close()
+
+
+def test_search_page_and_change_the_camera(browser, explore_url, screenshot_dir):
+    from renderers import CAMERA_PRESETS
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(explore_url, wait_until="networkidle")
+    page.get_by_role("tab", name="Explore").click()
+    page.get_by_role("button", name="Open").click()
+    page.get_by_text("page 1 of 3 · 120 of 120 clips match").wait_for(timeout=120_000)
+    first = page.get_by_role("gridcell").first.inner_text()
+    page.get_by_role("button", name="Next page").click()
+    page.get_by_text("page 2 of 3 · 120 of 120 clips match").wait_for(timeout=30_000)
+    assert page.get_by_role("gridcell").first.inner_text() != first
+    search = page.get_by_label("Search prompts and ids")
+    search.fill("FC5-000002")
+    search.press("Enter")
+    page.get_by_text("page 1 of 1 · 1 of 120 clips match").wait_for(timeout=30_000)
+    assert page.get_by_role("gridcell").first.inner_text() == "fc5-000002"
+    page.screenshot(path=str(screenshot_dir / "app-explore-search.png"), full_page=True)
+    page.get_by_role("gridcell").nth(1).click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('video')].some(v => v.duration > 0)", timeout=90_000
+    )
+    src = page.locator("video").first.get_attribute("src")
+    # the Compare tab has the same radio, hidden here
+    page.get_by_label(CAMERA_PRESETS["three-quarter"]).locator("visible=true").check()  # re-renders the clip
+    page.wait_for_function(
+        "old => [...document.querySelectorAll('video')].some(v => v.src !== old && v.duration > 0)",
+        arg=src,
+        timeout=90_000,
+    )
+    assert not errors, errors
+    page.close()

@@ -167,3 +167,61 @@ def test_render_and_results_in_the_browser(setup, browser, screenshot_dir):
         blocks.close()
     stimuli = list((config.output_dir / "stimuli").glob("*.mp4"))
     assert len(stimuli) == len(record.definition.stimuli())
+
+
+def test_the_study_list_is_read_on_every_page_load(setup):
+    config, admin, text = setup
+    blocks = build_admin(config, admin.store, pool=ModelPool([]))  # built before the study exists below
+    loads = [d for d in blocks.config["dependencies"] if any(t[1] == "load" for t in d["targets"])]
+    assert len(loads) == 1 and loads[0]["api_visibility"] == "private"
+    record, _ = create_study(admin, text.replace("admin test", "made after the page"), "pasted", None)
+    fn = blocks.fns[loads[0]["id"]].fn
+    assert (f"{record.id} · made after the page · {record.sha256[:12]}", record.id) in fn().choices
+
+
+@pytest.mark.browser
+def test_a_new_page_lists_studies_created_since_it_was_built(setup, browser):
+    config, admin, text = setup
+    port = free_port()
+    blocks = build_admin(config, admin.store, pool=ModelPool([]))
+    record, _ = create_study(admin, text.replace("admin test", "created by the CLI"), "pasted", None)
+    blocks.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle")
+        page.get_by_label("Study").click()  # no Refresh pressed
+        page.get_by_role("option", name=f"{record.id} · created by the CLI").wait_for(timeout=15_000)
+    finally:
+        page.close()
+        blocks.close()
+
+
+def test_the_prolific_link_names_the_server_the_admin_reached():
+    from starlette.datastructures import URL
+
+    from studio.ui.study_admin import server_url
+
+    join = URL("http://10.0.0.5:7860/admin/gradio_api/queue/join?x=1")
+    assert server_url(join, {}) == "http://10.0.0.5:7860"
+    proxied = {"x-forwarded-host": "studio.example.org, inner", "x-forwarded-proto": "https"}
+    assert server_url(join, proxied) == "https://studio.example.org"
+    assert server_url(URL("http://h/lab/admin/gradio_api/queue/join"), {}) == "http://h/lab"  # a path prefix
+    assert server_url(URL("http://127.0.0.1:9/gradio_api/queue/join"), {}) == "http://127.0.0.1:9"
+
+
+@pytest.mark.browser
+def test_a_study_created_in_the_browser_shows_its_real_link(setup, browser):
+    config, admin, text = setup
+    port = free_port()
+    blocks = build_admin(config, admin.store, pool=ModelPool([]))
+    blocks.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle")
+        page.locator(".cm-content").click()
+        page.keyboard.insert_text(text.replace("admin test", "typed in the browser"))
+        page.get_by_role("button", name="Validate and create").click()
+        page.get_by_text(f"http://127.0.0.1:{port}/study?study=").wait_for(timeout=15_000)
+    finally:
+        page.close()
+        blocks.close()
