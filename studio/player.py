@@ -56,6 +56,8 @@ from studio.models import check_request, run_model
 from studio.models.base import MAX_DURATION_S, MAX_SEED, MIN_DURATION_S
 from studio.models.pool import ModelPool
 from studio.motion import ARKIT_BLENDSHAPES, ARKIT_CHANNELS, OUTPUT_FPS, MotionClip
+from studio.security.clients import request_client
+from studio.security.rates import ClientLimit
 
 PAYLOAD_FORMAT = "studio-player-1"
 PAGE_DIR = Path(__file__).resolve().parent / "player_static"
@@ -82,6 +84,8 @@ DEMO_MODELS = ("emotion-label", "keyframe", "retrieval")  # the quick built-ins 
 DEMO_DURATION_S = 4.0
 API_PARAMS = frozenset({"prompt", "seed", "models", "duration", "rig", "demo"})
 CLIP_CACHE_SIZE = 64
+# New previews (ones that run models) admitted per client address and window; cached ones are free.
+PREVIEW_RUNS_PER_CLIENT, PREVIEW_WINDOW_S = 60, 600.0
 
 
 class PlayerRequestError(ValueError):
@@ -314,6 +318,10 @@ class ClipCache:
                 return self._items[key]
         return None
 
+    def holds(self, name: str, request: PreviewRequest) -> bool:
+        """Whether ``name``'s clip for ``request`` is cached (serving it runs no model)."""
+        return self._cached((name, request.prompt, request.seed, request.duration_s)) is not None
+
     def get(self, pool: ModelPool, name: str, request: PreviewRequest) -> MotionClip | str:
         key = (name, request.prompt, request.seed, request.duration_s)
         cached = self._cached(key)
@@ -374,11 +382,22 @@ def _not_found() -> JSONResponse:
     return JSONResponse({"error": "not_found", "message": "Not found."}, status_code=404)
 
 
-def player_router(pool: ModelPool, *, rigs: RigCache | None = None) -> APIRouter:
-    """The routes of the module docstring, for the models of ``pool``."""
+def player_router(
+    pool: ModelPool,
+    *,
+    rigs: RigCache | None = None,
+    run_limit: ClientLimit | None = None,
+    trusted_proxy_hops: int = 0,
+) -> APIRouter:
+    """The routes of the module docstring, for the models of ``pool``.
+
+    A preview that must run a model counts against ``run_limit`` (per client address, see
+    :func:`studio.security.clients.request_client`); one served from the clip cache does not. Over
+    the limit: 429 with ``Retry-After``, so one client cannot keep the server's CPUs busy."""
     router = APIRouter()
     rigs = rigs or RIGS
     clips = ClipCache()
+    run_limit = run_limit or ClientLimit("player-run", PREVIEW_RUNS_PER_CLIENT, PREVIEW_WINDOW_S)
 
     html = (PAGE_DIR / "index.html").read_bytes()
     page_headers = {"Cache-Control": "no-cache", "Content-Security-Policy": page_policy(html)}
@@ -421,6 +440,12 @@ def player_router(pool: ModelPool, *, rigs: RigCache | None = None) -> APIRouter
             checked = parse_preview(dict(params), pool.names)
         except PlayerRequestError as exc:
             return JSONResponse({"error": "bad_request", "message": str(exc)}, status_code=400)
+        if not all(clips.holds(name, checked) for name in checked.models):
+            wait = run_limit.admit(request_client(request, trusted_proxy_hops))
+            if wait is not None:
+                message = f"too many new previews from this address; try again in {wait} s"
+                body = {"error": "rate_limited", "message": message}
+                return JSONResponse(body, status_code=429, headers={"Retry-After": str(wait)})
         payload = await run_in_threadpool(preview_payload, pool, checked, clips, rigs)
         return JSONResponse(payload, headers={"Cache-Control": "no-store"})
 

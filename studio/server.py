@@ -277,7 +277,12 @@ def build_server(
             return _error(error)
 
     # the 3D player (studio.player): plain routes, served before the Gradio app mounted at "/"
-    server.include_router(player_router(pool if pool is not None else model_pool(config)[0]))
+    server.include_router(
+        player_router(
+            pool if pool is not None else model_pool(config)[0],
+            trusted_proxy_hops=config.trusted_proxy_hops,
+        )
+    )
 
     common = {
         "server_name": config.host,

@@ -348,3 +348,28 @@ def test_the_page_files_ship_inside_the_package():
     assert PAGE_DIR.is_relative_to(Path(__import__("studio").__file__).parent)
     for name in ("index.html", "player.js", "curves.js", "player.css"):
         assert (PAGE_DIR / name).is_file()
+
+
+def test_new_previews_are_limited_per_client_and_cached_ones_are_free(tmp_path, rigs):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from studio.player import player_router
+    from studio.security.rates import ClientLimit
+
+    pool = ModelPool(
+        [ModelSpec("stored", "results", "arkit", path=make_results_folder(tmp_path / "results"))]
+    )
+    app = FastAPI()
+    app.include_router(player_router(pool, rigs=rigs, run_limit=ClientLimit("test-run", 2, 600.0)))
+    client = TestClient(app)
+
+    def preview(seed: int):
+        params = {"prompt": STORED_PROMPTS[0], "models": "stored", "seed": str(seed), "duration": "1"}
+        return client.get("/player/api/preview", params=params)
+
+    assert preview(0).status_code == 200 and preview(1).status_code == 200
+    refused = preview(2)
+    assert refused.status_code == 429 and refused.json()["error"] == "rate_limited"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 600
+    assert preview(0).status_code == 200  # served from the clip cache: no model runs, no count

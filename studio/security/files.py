@@ -26,7 +26,6 @@ outside Gradio's upload folder (symlinks resolved) whatever reached them.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
@@ -40,7 +39,7 @@ from starlette.requests import Request
 from studio.errors import StudioError
 from studio.formats.text import TextError, loads_json
 from studio.security.clients import request_client
-from studio.security.rates import MemoryRateLog
+from studio.security.rates import ClientLimit
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -132,7 +131,7 @@ def _json_response(status: int, error: str, message: str) -> tuple[int, bytes]:
     return status, json.dumps({"error": error, "message": message}).encode()
 
 
-class UploadLimit:
+class UploadLimit(ClientLimit):
     """Upload requests admitted per client address in a sliding window, in this process's memory.
 
     Gradio keeps every upload on disk until it is cleaned; unbounded, anyone could fill a Space's
@@ -140,19 +139,12 @@ class UploadLimit:
     """
 
     def __init__(self, per_client: int = 30, window_s: float = 600.0, trusted_proxy_hops: int = 0) -> None:
-        self.per_client, self.window_s, self.trusted_proxy_hops = per_client, window_s, trusted_proxy_hops
-        self._hits = MemoryRateLog()
-
-    def _wait_s(self, log: Any) -> float:
-        """The policy: the oldest upload in the window must leave it before the next one."""
-        oldest = log.age_s(self.per_client, self.window_s)
-        return 0.0 if oldest is None else self.window_s - oldest
+        super().__init__("upload", per_client, window_s)
+        self.trusted_proxy_hops = trusted_proxy_hops
 
     def retry_after(self, scope: Scope) -> int | None:
         """Seconds until this client may upload again, or None (and the upload is counted)."""
-        client = request_client(Request(scope), self.trusted_proxy_hops)
-        wait = self._hits.rate_attempt("upload", client, self._wait_s, self.window_s)
-        return max(1, math.ceil(wait)) if wait > 0 else None
+        return self.admit(request_client(Request(scope), self.trusted_proxy_hops))
 
 
 class MountTable:

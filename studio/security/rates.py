@@ -7,6 +7,7 @@ policies run against :class:`~studio.study.storage.StudyStore`, whose hits every
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -58,3 +59,24 @@ class MemoryRateLog:
             kept = [h for h in hits if h[1] != client]
             self._hits[scope] = kept
             return len(hits) - len(kept)
+
+
+class ClientLimit:
+    """At most ``per_client`` admitted actions per client address in a sliding ``window_s``, kept
+    in this process's memory (uploads, which land on this process's disk; model runs, which use
+    this process's CPU)."""
+
+    def __init__(self, scope: str, per_client: int, window_s: float) -> None:
+        self.scope, self.per_client, self.window_s = scope, per_client, window_s
+        self._hits = MemoryRateLog()
+
+    def _wait_s(self, log: Any) -> float:
+        """The policy: the oldest action in the window must leave it before the next one."""
+        oldest = log.age_s(self.per_client, self.window_s)
+        return 0.0 if oldest is None else self.window_s - oldest
+
+    def admit(self, client: str) -> int | None:
+        """``None`` when ``client`` may act now (and the action is counted), else the seconds to
+        wait (for a ``Retry-After`` header)."""
+        wait = self._hits.rate_attempt(self.scope, client, self._wait_s, self.window_s)
+        return max(1, math.ceil(wait)) if wait > 0 else None
