@@ -41,17 +41,22 @@ def studio_url(tmp_path_factory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser():
+def launch_chromium(args: list[str]) -> Iterator[object]:
+    """Debian's chromium through playwright with ``args`` (skips the test when it is missing)."""
     executable = shutil.which("chromium")
     if executable is None:
         pytest.skip("Debian's chromium is not installed (make test installs it)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=executable, args=args)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    yield from launch_chromium(CHROMIUM_ARGS)
 
 
 @pytest.fixture

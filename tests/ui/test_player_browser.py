@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import shutil
 import time
 import urllib.request
 
@@ -14,22 +13,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchmarks.app import GL_ARGS
+from benchmarks.app import PLAYER_READY as READY
 from benchmarks.study_server import free_port
 from studio.config import StudioConfig
 from studio.motion import ARKIT_CHANNELS, MotionClip
-from tests.ui.conftest import CHROMIUM_ARGS, serving
+from tests.ui.conftest import launch_chromium, serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-# WebGL needs the GPU process: software GL through ANGLE's EGL back end (llvmpipe here)
-GL_ARGS = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + [
-    "--use-gl=angle",
-    "--use-angle=gl-egl",
-    "--ignore-gpu-blocklist",
-]
 MODELS = "keyframe,retrieval"  # shipped built-ins, no checkpoint download, a few seconds on a CPU
 SIZE = 512
-READY = "window.playerError || (window.player && window.player.framesDrawn > 0)"
 
 
 @pytest.fixture(scope="module")
@@ -42,15 +36,7 @@ def player_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def gl_browser():
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.skip("Debian's chromium is not installed (make test installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=GL_ARGS)
-        yield browser
-        browser.close()
+    yield from launch_chromium(GL_ARGS)
 
 
 def open_player(browser, url: str, viewport_width: int = 1400):
