@@ -200,10 +200,10 @@ class Rasterizer:
 
     ``width``/``height`` in pixels; ``samples`` is the MSAA sample count (0 = none). Create it
     once (see :func:`get_rasterizer`); call :meth:`render` for each clip. Any thread may render
-    (web servers run each request on a worker thread): one clip renders at a time, and the GL
-    context is made current for the drawing and released after it, because an EGL context can
-    be current in only one thread and a context left current in thread A makes thread B fail
-    with EGL_BAD_ACCESS.
+    (web servers run each request on a worker thread): one frame draws at a time, so streams of
+    several clips may interleave, and the GL context is made current for each frame and released
+    after it, because an EGL context can be current in only one thread and a context left
+    current in thread A makes thread B fail with EGL_BAD_ACCESS.
     """
 
     def __init__(self, width: int = 512, height: int = 512, samples: int | None = None) -> None:
@@ -384,22 +384,34 @@ class Rasterizer:
             faces, incidence = self._topology(mesh, chunk.shape[1])
             return chunk, vertex_normals(chunk, faces, incidence)
 
-        with self._lock, ThreadPoolExecutor(max_workers=1) as pool:
+        with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(prepare)
+            while True:
+                prepared = pending.result()
+                if prepared is None:
+                    return
+                pending = pool.submit(prepare)
+                chunk, normals = prepared
+                for pose, pose_normals in zip(chunk, normals, strict=True):
+                    yield self._draw_pose(mesh, camera, pose, pose_normals)
+
+    def _draw_pose(
+        self, mesh: RenderMesh, camera: Camera, pose: np.ndarray, normals: np.ndarray
+    ) -> np.ndarray:
+        """One frame, holding the context only while drawing it.
+
+        The lock and the context are never held across a ``yield``: a stream its reader left
+        half-read (or one the garbage collector closes later, at any moment) must neither block
+        other threads nor release the context from under a frame another stream is drawing.
+        """
+        with self._lock:
+            self._platform.make_current()
             try:
-                while True:
-                    prepared = pending.result()
-                    if prepared is None:
-                        return
-                    pending = pool.submit(prepare)
-                    chunk, normals = prepared
-                    for pose, pose_normals in zip(chunk, normals, strict=True):
-                        self._platform.make_current()
-                        if self._mesh_key != self._key(mesh, chunk.shape[1]):
-                            self._upload_mesh(mesh, chunk.shape[1])
-                        self._gl.glBindVertexArray(self._vao)
-                        self._set_camera(camera)
-                        yield self._draw(np.ascontiguousarray(pose), np.ascontiguousarray(pose_normals))
+                if self._mesh_key != self._key(mesh, len(pose)):
+                    self._upload_mesh(mesh, len(pose))
+                self._gl.glBindVertexArray(self._vao)
+                self._set_camera(camera)
+                return self._draw(np.ascontiguousarray(pose), np.ascontiguousarray(normals))
             finally:
                 self._release_context()
 

@@ -85,3 +85,36 @@ def test_any_thread_can_render_after_another(gl, sphere):
         results = list(workers.map(lambda _: rasterize(verts, mesh, cam, size=96), range(4)))
     for frames in results:
         np.testing.assert_array_equal(frames, expected)
+
+
+def test_streams_left_half_read_neither_block_nor_blank_other_frames(gl, sphere):
+    """A stream its reader abandons mid-clip (a failed request, a test taking one frame) is closed
+    whenever the garbage collector gets to it. It used to hold the lock and the context until
+    then: other threads waited, and its close released the context under the frame being drawn,
+    which came back black."""
+    import gc
+    from concurrent.futures import ThreadPoolExecutor
+
+    from renderers import get_rasterizer
+
+    verts, mesh = sphere
+    cam = camera_preset("front", np.zeros(3), 1.0)
+    rasterizer = get_rasterizer(96)
+    expected = rasterizer.render(np.stack([verts, 0.5 * verts]), mesh, cam)
+    poses = [np.stack([verts, 0.5 * verts])] * 3
+    first, second = rasterizer.iter_frames(poses, mesh, cam), rasterizer.iter_frames(poses, mesh, cam)
+    np.testing.assert_array_equal(next(first), expected[0])
+    np.testing.assert_array_equal(next(second), expected[0])  # interleaved streams, each its own pose
+    np.testing.assert_array_equal(next(first), expected[1])
+    worker = ThreadPoolExecutor(max_workers=1)  # another thread renders while both are open
+    try:
+        frames = worker.submit(rasterizer.render, verts, mesh, cam).result(timeout=60)
+    finally:
+        worker.shutdown(wait=False)  # a worker stuck on the lock must not hang the suite
+    np.testing.assert_array_equal(frames[0], expected[0])
+    np.testing.assert_array_equal(next(second), expected[1])
+    first.close()  # what the collector does to an abandoned stream, here between two frames
+    np.testing.assert_array_equal(next(second), expected[0])
+    del second
+    gc.collect()
+    np.testing.assert_array_equal(rasterizer.render(verts, mesh, cam)[0], expected[0])
