@@ -23,6 +23,7 @@ from studio.errors import StudioError
 from studio.models import ExpressionModel, Generation, LoadReport, check_request, run_model
 from studio.motion import OUTPUT_FPS, MotionClip
 
+Runner = Callable[..., Generation]  # run_model's signature: (model, prompt, *, seed, duration_s)
 DEFAULT_PANEL_SIZE = 384  # pixels; a few panels side by side still fit a laptop screen
 
 
@@ -51,13 +52,17 @@ def run_comparison(
     seed: int,
     duration_s: float,
     on_model: Callable[[int, str], None] | None = None,
+    run: Runner = run_model,
 ) -> Comparison:
     """Run each model in turn on the same request; ``on_model(i, name)`` reports progress.
+
+    ``run`` answers for one model (:func:`~studio.models.run_model`, or a cache's ``run`` such as
+    :attr:`studio.models.pool.ModelPool.generations`, so the player and the video share answers).
 
     The shared MiniLM encoder is loaded first (once per process) so that each model's latency
     measures the model, not whichever model happened to run first.
     """
-    if any(model.uses_text_encoder for model in models):
+    if run is run_model and any(model.uses_text_encoder for model in models):
         try:
             from studio.text import embed_text
 
@@ -68,7 +73,7 @@ def run_comparison(
     for i, model in enumerate(models):
         if on_model is not None:
             on_model(i, model.name)
-        generations.append(run_model(model, prompt, seed=seed, duration_s=duration_s))
+        generations.append(run(model, prompt, seed=seed, duration_s=duration_s))
     return Comparison(prompt, int(seed), float(duration_s), tuple(generations))
 
 
@@ -111,13 +116,15 @@ class CompareRequest:
         digest = hashlib.sha256(self.prompt.encode("utf-8", "surrogatepass")).hexdigest()[:8]
         return f"p{digest}-s{self.seed}"
 
-    def key(self) -> str:
-        """The content hash naming this request's files (see :func:`request_key`)."""
+    def key(self, identities: Sequence[str] | None = None) -> str:
+        """The content hash naming this request's files (see :func:`request_key`); with the
+        models' ``identities`` (:func:`~studio.models.pool.model_identity`, one per model), a
+        retrained checkpoint gets new files instead of the old model's video."""
         return request_key(
             self.prompt,
             self.seed,
             self.duration_s,
-            self.models,
+            list(identities) if identities is not None else self.models,
             camera=self.camera,
             rig=self.rig,
             curves=self.curves,
@@ -211,6 +218,7 @@ def compare(
     video_path: str | Path | None,
     downloads_dir: str | Path | None = None,
     progress: Progress | None = None,
+    run: Runner = run_model,
 ) -> CompareResult:
     """Load and run ``request.models``, write their clips and render them side by side.
 
@@ -220,6 +228,9 @@ def compare(
     A render that fails (no OpenGL, a bad rig, a full disk) leaves the clips and downloads and
     sets ``render_error``; nothing a model does raises here. A request that no model could answer
     (an empty prompt, a seed or duration out of range) sets ``error`` and runs and writes nothing.
+    ``run`` answers for each model (see :func:`run_comparison`). A video already at
+    ``video_path`` is kept, not rendered again: name it by everything that shapes it
+    (:meth:`CompareRequest.key` and the models' identities).
     """
     try:
         check_request(request.prompt, request.seed, request.duration_s)
@@ -235,7 +246,7 @@ def compare(
             progress(i, steps, f"running {name}")
 
     comparison = run_comparison(
-        models, request.prompt, seed=request.seed, duration_s=request.duration_s, on_model=step
+        models, request.prompt, seed=request.seed, duration_s=request.duration_s, on_model=step, run=run
     )
     failures = {r.spec.name: r.error or "did not load" for r in reports if r.model is None}
     downloads = (
@@ -246,6 +257,8 @@ def compare(
     result = CompareResult(request, comparison, failures, downloads=downloads)
     if video_path is None:
         return result
+    if Path(video_path).is_file():  # rendered before; a file there is whole (render_side_by_side)
+        return replace(result, video=Path(video_path))
     if progress is not None:
         progress(len(models), steps, "rendering")
     items, labels = result.panels()
@@ -289,7 +302,13 @@ def render_side_by_side(
     stage = Stage(size=size, camera=camera, fps=OUTPUT_FPS)
     needs_rig = any(isinstance(item, MotionClip) and item.space == "arkit" for item in items)
     frames = compare_frames(items, labels, load_rig(rig) if needs_rig else None, stage, curves=curves)
-    write_mp4(frames, path, stage.fps)
+    # written aside and moved in whole: a file at ``path`` is always a finished video
+    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        write_mp4(frames, partial, stage.fps)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path
 
 

@@ -40,7 +40,6 @@ import json
 import re
 import struct
 import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +51,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from studio.config import ASSETS_DIR
-from studio.models import check_request, run_model
+from studio.models import check_request
 from studio.models.base import MAX_DURATION_S, MAX_SEED, MIN_DURATION_S
 from studio.models.pool import ModelPool
 from studio.motion import ARKIT_BLENDSHAPES, ARKIT_CHANNELS, OUTPUT_FPS, MotionClip
@@ -83,7 +82,6 @@ DEMO_PROMPT = "A person smiles warmly, then looks surprised"
 DEMO_MODELS = ("emotion-label", "keyframe", "retrieval")  # the quick built-ins (no mdm: ~15 s on CPU)
 DEMO_DURATION_S = 4.0
 API_PARAMS = frozenset({"prompt", "seed", "models", "duration", "rig", "demo"})
-CLIP_CACHE_SIZE = 64
 # New previews (ones that run models) admitted per client address and window; cached ones are free.
 PREVIEW_RUNS_PER_CLIENT, PREVIEW_WINDOW_S = 60, 600.0
 
@@ -298,59 +296,15 @@ def parse_preview(params: Mapping[str, str], model_names: Sequence[str]) -> Prev
     return PreviewRequest(prompt, int(seed_text), models, duration, rig)
 
 
-class ClipCache:
-    """The last :data:`CLIP_CACHE_SIZE` generated clips (or error messages), by request.
-
-    Models run one at a time, whatever the number of requests: a burst of previews queues on
-    the server's threads instead of running every model at once on its CPUs.
-    """
-
-    def __init__(self, size: int = CLIP_CACHE_SIZE) -> None:
-        self._items: OrderedDict[tuple, MotionClip | str] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()  # the table
-        self._running = threading.Lock()  # the models
-
-    def _cached(self, key: tuple) -> MotionClip | str | None:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        return None
-
-    def holds(self, name: str, request: PreviewRequest) -> bool:
-        """Whether ``name``'s clip for ``request`` is cached (serving it runs no model)."""
-        return self._cached((name, request.prompt, request.seed, request.duration_s)) is not None
-
-    def get(self, pool: ModelPool, name: str, request: PreviewRequest) -> MotionClip | str:
-        key = (name, request.prompt, request.seed, request.duration_s)
-        cached = self._cached(key)
-        if cached is not None:
-            return cached
-        with self._running:
-            cached = self._cached(key)  # another request may have made it meanwhile
-            if cached is not None:
-                return cached
-            report = pool.get(name)
-            if report.model is None:
-                result: MotionClip | str = f"failed to load: {report.error}"
-            else:
-                generation = run_model(
-                    report.model, request.prompt, seed=request.seed, duration_s=request.duration_s
-                )
-                result = generation.clip if generation.clip is not None else str(generation.error)
-        with self._lock:
-            self._items[key] = result
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return result
+def panel_clip(pool: ModelPool, name: str, request: PreviewRequest) -> MotionClip | str:
+    """Model ``name``'s clip for ``request`` from the pool's generation cache, or its error."""
+    generation = pool.generate(name, request.prompt, seed=request.seed, duration_s=request.duration_s)
+    return generation.clip if generation.clip is not None else str(generation.error)
 
 
-def preview_payload(
-    pool: ModelPool, request: PreviewRequest, cache: ClipCache, rigs: RigCache | None = None
-) -> dict[str, Any]:
+def preview_payload(pool: ModelPool, request: PreviewRequest, rigs: RigCache | None = None) -> dict[str, Any]:
     """Run each model of ``request`` (cached) and build the payload (blocking: call off the loop)."""
-    clips = [(name, cache.get(pool, name, request)) for name in request.models]
+    clips = [(name, panel_clip(pool, name, request)) for name in request.models]
     payload = player_payload(clips, request.rig, rigs=rigs)
     payload["request"] = {
         "prompt": request.prompt,
@@ -396,7 +350,6 @@ def player_router(
     the limit: 429 with ``Retry-After``, so one client cannot keep the server's CPUs busy."""
     router = APIRouter()
     rigs = rigs or RIGS
-    clips = ClipCache()
     run_limit = run_limit or ClientLimit("player-run", PREVIEW_RUNS_PER_CLIENT, PREVIEW_WINDOW_S)
 
     html = (PAGE_DIR / "index.html").read_bytes()
@@ -440,13 +393,14 @@ def player_router(
             checked = parse_preview(dict(params), pool.names)
         except PlayerRequestError as exc:
             return JSONResponse({"error": "bad_request", "message": str(exc)}, status_code=400)
-        if not all(clips.holds(name, checked) for name in checked.models):
+        asked = {"seed": checked.seed, "duration_s": checked.duration_s}
+        if not all(pool.holds(name, checked.prompt, **asked) for name in checked.models):
             wait = run_limit.admit(request_client(request, trusted_proxy_hops))
             if wait is not None:
                 message = f"too many new previews from this address; try again in {wait} s"
                 body = {"error": "rate_limited", "message": message}
                 return JSONResponse(body, status_code=429, headers={"Retry-After": str(wait)})
-        payload = await run_in_threadpool(preview_payload, pool, checked, clips, rigs)
+        payload = await run_in_threadpool(preview_payload, pool, checked, rigs)
         return JSONResponse(payload, headers={"Cache-Control": "no-store"})
 
     return router

@@ -121,6 +121,26 @@ def test_the_video_has_one_panel_per_model_at_the_output_rate(tmp_path, loader, 
     assert np.abs(left - right).mean() > 5  # a head beside a message card
 
 
+def test_an_identical_request_reuses_its_video_and_the_pool_s_answers(tmp_path, gl, monkeypatch):
+    """The Compare tab's path: answers from the pool's cache (shared with the player), and a
+    video already rendered for the same request and models is not rendered again."""
+    import studio.compare as service
+    from studio.models.pool import ModelPool
+
+    pool = ModelPool([ModelSpec("stored", "results", "arkit", path=make_results_folder(tmp_path / "r"))])
+    request = CompareRequest(STORED_PROMPTS[0], ("stored",), duration_s=2.0, size=64)
+    video = tmp_path / "out" / "v.mp4"
+    first = compare(request, pool.get, video_path=video, run=pool.generations.run)
+    assert first.video == video and [p.name for p in video.parent.iterdir()] == ["v.mp4"]  # no partial left
+    renders = []
+    monkeypatch.setattr(service, "render_side_by_side", lambda *a, **k: renders.append(a))
+    again = compare(request, pool.get, video_path=video, run=pool.generations.run)
+    assert again.video == video and renders == []
+    assert again.generations[0] is first.generations[0]  # the same answer, not a second run
+    identity = [f"stored@{pool.get('stored').model.checkpoint_sha256 or 'x'}"]
+    assert request.key(identity) != request.key(["stored@retrained"]) != request.key()
+
+
 def test_a_flame_only_video_needs_no_rig(tmp_path, gl):
     from studio.motion import MotionClip
 

@@ -27,7 +27,6 @@ from studio.player import (
     PAGE_DIR,
     STATIC_FILES,
     VENDOR_DIR,
-    ClipCache,
     PlayerRequestError,
     RigCache,
     default_curves,
@@ -157,25 +156,6 @@ def test_preview_parameters_default_to_the_demo():
 def test_preview_parameters_are_checked(params, message):
     with pytest.raises(PlayerRequestError, match=re.escape(message)):
         parse_preview(params, MODELS)
-
-
-def test_clips_are_generated_once_per_request(tmp_path):
-    pool = ModelPool(
-        [
-            ModelSpec("stored", "results", "arkit", path=make_results_folder(tmp_path / "results")),
-            ModelSpec("broken", "results", "arkit", path=tmp_path / "nowhere"),
-        ]
-    )
-    cache = ClipCache(size=2)
-    request = parse_preview({"prompt": STORED_PROMPTS[0], "models": "stored,broken"}, pool.names)
-    first = cache.get(pool, "stored", request)
-    assert isinstance(first, MotionClip) and cache.get(pool, "stored", request) is first
-    assert cache.get(pool, "broken", request).startswith("failed to load")
-    other = parse_preview({"prompt": STORED_PROMPTS[0], "models": "stored", "seed": "1"}, pool.names)
-    assert cache.get(pool, "stored", other) is not first  # another seed, another clip
-    assert cache.get(pool, "stored", request) is not first  # the oldest left the 2-item cache
-    missing = parse_preview({"prompt": "A person sneezes", "models": "stored"}, pool.names)
-    assert "no stored output" in cache.get(pool, "stored", missing)
 
 
 # -- over HTTP: the routes on the real server ----------------------------------------------------

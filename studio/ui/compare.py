@@ -15,8 +15,9 @@ from renderers import CAMERA_PRESETS
 from studio.compare import CompareRequest, CompareResult, Comparison, compare
 from studio.config import StudioConfig
 from studio.gpu import gpu_task
+from studio.models import LoadReport
 from studio.models.base import MAX_DURATION_S, MAX_SEED, MIN_DURATION_S
-from studio.models.pool import ModelPool
+from studio.models.pool import ModelPool, model_identity
 from studio.models.prompts import MAX_PROMPT_CHARS, is_non_text
 from studio.ui.common import camera_radio, rig_choices, rig_dropdown
 
@@ -309,6 +310,11 @@ def build_tab(config: StudioConfig, pool: ModelPool) -> Callable[[gr.Blocks], No
     return wire_page_load
 
 
+def identity_of(report: LoadReport) -> str:
+    """A model's identity for file names; a model that did not load is named with its error."""
+    return model_identity(report.model) if report.model is not None else f"{report.spec.name}!{report.error}"
+
+
 @gpu_task()
 def compare_and_render(
     config: StudioConfig, pool: ModelPool, request: CompareRequest, progress: gr.Progress | None = None
@@ -316,7 +322,9 @@ def compare_and_render(
     """The Generate button: (video, status markdown, curves figure, downloads) for the widgets.
 
     Files go under ``<output_dir>/compare/<request key>/``; their names carry the prompt's hash and
-    the seed (:attr:`~studio.compare.CompareRequest.file_tag`).
+    the seed (:attr:`~studio.compare.CompareRequest.file_tag`). The models' answers come from the
+    pool's generation cache (shared with the player), and a request made before, by the same
+    models, gets its video back without rendering.
     """
     if not request.models:
         return None, "Select at least one model.", None, []
@@ -325,9 +333,17 @@ def compare_and_render(
         if progress is not None:
             progress((i, total), desc=desc)
 
-    folder = config.output_dir / "compare" / request.key()
+    identities = [identity_of(pool.get(name)) for name in request.models]
+    folder = config.output_dir / "compare" / request.key(identities)
     video_path = folder / f"compare_{request.file_tag}.mp4"
-    result = compare(request, pool.get, video_path=video_path, downloads_dir=folder, progress=step)
+    result = compare(
+        request,
+        pool.get,
+        video_path=video_path,
+        downloads_dir=folder,
+        progress=step,
+        run=pool.generations.run,
+    )
     if result.error is not None:  # nothing ran: say why where the video would be, offer no files
         return None, f"**Cannot run this request:** {result.error}", None, []
     status = status_markdown(result)
