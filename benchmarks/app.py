@@ -56,7 +56,7 @@ GL_ARGS = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + [
     "--use-angle=gl-egl",
     "--ignore-gpu-blocklist",
 ]
-PLAYER_READY = "window.playerError || (window.player && window.player.framesDrawn > 0)"
+PLAYER_READY = "window.playerError || (window.player && window.player.ready)"
 
 
 def wait_until_ready(url: str, server: subprocess.Popen, timeout_s: float) -> float:

@@ -8,6 +8,7 @@ the server for two things:
 GET /player                          the page (query: models, prompt, seed, duration, rig, demo;
                                       page-only: size = panel pixels, camera = a preset name)
 GET /player/api/preview?...          the motion payload (below) for a prompt run through models
+GET /player/api/stream?...           the same as NDJSON, each model's panel as soon as it is ready
 GET /player/rig/<sha256>.glb         a rig as .glb, by the hash of its bytes (immutable)
 GET /player/static/<name>            the page's scripts and the vendored three.js, by allow-list
 ```
@@ -40,14 +41,14 @@ import json
 import re
 import struct
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from studio.config import ASSETS_DIR
@@ -59,6 +60,7 @@ from studio.security.clients import request_client
 from studio.security.rates import ClientLimit
 
 PAYLOAD_FORMAT = "studio-player-1"
+STREAM_FORMAT = "studio-player-stream-1"
 PAGE_DIR = Path(__file__).resolve().parent / "player_static"
 VENDOR_DIR = ASSETS_DIR / "vendor" / "three"
 # URL name under /player/static/ -> the file; the only files these routes ever serve
@@ -199,6 +201,26 @@ def encode_values(values: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(values, "<f4").tobytes()).decode("ascii")
 
 
+def rig_section(asset: RigAsset) -> dict[str, Any]:
+    """The payload's ``rig`` entry: where the ``.glb`` is and the camera presets on it."""
+    return {
+        "name": asset.name,
+        "url": asset.url,
+        "metres_per_unit": asset.metres_per_unit,
+        "cameras": asset.cameras,
+    }
+
+
+def panel_spec(label: str, clip: MotionClip | str) -> tuple[dict[str, Any], MotionClip | None]:
+    """One panel of the payload (its values at ``OUTPUT_FPS``, or its error) and the clip played."""
+    if isinstance(clip, str):
+        return {"label": label, "error": clip}, None
+    if clip.space != "arkit":
+        return {"label": label, "error": "the player draws ARKit clips only"}, None
+    clip = clip.resample(OUTPUT_FPS)
+    return {"label": label, "n_frames": clip.n_frames, "values": encode_values(clip.values)}, clip
+
+
 def player_payload(
     clips: Sequence[tuple[str, MotionClip | str]], rig: str, *, rigs: RigCache | None = None
 ) -> dict[str, Any]:
@@ -208,18 +230,8 @@ def player_payload(
     resampled to ``OUTPUT_FPS``; FLAME clips are refused (the player draws ARKit rigs only).
     """
     asset = (rigs or RIGS).get(rig)
-    panels: list[dict[str, Any]] = []
-    played: list[MotionClip] = []
-    for label, clip in clips:
-        if isinstance(clip, str):
-            panels.append({"label": label, "error": clip})
-            continue
-        if clip.space != "arkit":
-            panels.append({"label": label, "error": "the player draws ARKit clips only"})
-            continue
-        clip = clip.resample(OUTPUT_FPS)
-        played.append(clip)
-        panels.append({"label": label, "n_frames": clip.n_frames, "values": encode_values(clip.values)})
+    specs = [panel_spec(label, clip) for label, clip in clips]
+    played = [clip for _, clip in specs if clip is not None]
     n_frames = max((clip.n_frames for clip in played), default=1)
     return {
         "format": PAYLOAD_FORMAT,
@@ -228,13 +240,8 @@ def player_payload(
         "duration_s": (n_frames - 1) / OUTPUT_FPS,
         "channels": list(ARKIT_CHANNELS),
         "curves": default_curves(played),
-        "panels": panels,
-        "rig": {
-            "name": asset.name,
-            "url": asset.url,
-            "metres_per_unit": asset.metres_per_unit,
-            "cameras": asset.cameras,
-        },
+        "panels": [spec for spec, _ in specs],
+        "rig": rig_section(asset),
     }
 
 
@@ -306,13 +313,45 @@ def preview_payload(pool: ModelPool, request: PreviewRequest, rigs: RigCache | N
     """Run each model of ``request`` (cached) and build the payload (blocking: call off the loop)."""
     clips = [(name, panel_clip(pool, name, request)) for name in request.models]
     payload = player_payload(clips, request.rig, rigs=rigs)
-    payload["request"] = {
+    payload["request"] = request_section(request)
+    return payload
+
+
+def request_section(request: PreviewRequest) -> dict[str, Any]:
+    return {
         "prompt": request.prompt,
         "seed": request.seed,
         "models": list(request.models),
         "duration_s": request.duration_s,
     }
-    return payload
+
+
+def preview_stream(pool: ModelPool, request: PreviewRequest, rigs: RigCache | None = None) -> Iterator[str]:
+    """The payload as NDJSON lines, each panel sent as soon as its model has answered.
+
+    First ``{format, fps, channels, rig, request, panels: [{label}]}`` (the rig can load while
+    the models run), then ``{panel: i, ...}`` per model in order (the fields of a payload panel),
+    then ``{done: true, n_frames, duration_s, curves}``. Blocking: iterate off the event loop.
+    """
+    asset = (rigs or RIGS).get(request.rig)
+    header = {
+        "format": STREAM_FORMAT,
+        "fps": OUTPUT_FPS,
+        "channels": list(ARKIT_CHANNELS),
+        "rig": rig_section(asset),
+        "request": request_section(request),
+        "panels": [{"label": name} for name in request.models],
+    }
+    yield json.dumps(header) + "\n"
+    played = []
+    for i, name in enumerate(request.models):
+        spec, clip = panel_spec(name, panel_clip(pool, name, request))
+        if clip is not None:
+            played.append(clip)
+        yield json.dumps({"panel": i, **spec}) + "\n"
+    n_frames = max((clip.n_frames for clip in played), default=1)
+    done = {"done": True, "n_frames": n_frames, "duration_s": (n_frames - 1) / OUTPUT_FPS}
+    yield json.dumps({**done, "curves": default_curves(played)}) + "\n"
 
 
 # -- routes -------------------------------------------------------------------------------------
@@ -384,8 +423,8 @@ def player_router(
             return Response(asset.gzipped, media_type="model/gltf-binary", headers=headers)
         return Response(asset.data, media_type="model/gltf-binary", headers=headers)
 
-    @router.get("/player/api/preview", include_in_schema=False)
-    async def preview(request: Request) -> Response:
+    def checked_request(request: Request) -> PreviewRequest | JSONResponse:
+        """The preview a request asks for, or the 400/429 answer refusing it."""
         params = request.query_params
         if len(params.multi_items()) != len(params):
             return JSONResponse({"error": "bad_request", "message": "a parameter is given twice"}, 400)
@@ -400,7 +439,24 @@ def player_router(
                 message = f"too many new previews from this address; try again in {wait} s"
                 body = {"error": "rate_limited", "message": message}
                 return JSONResponse(body, status_code=429, headers={"Retry-After": str(wait)})
+        return checked
+
+    @router.get("/player/api/preview", include_in_schema=False)
+    async def preview(request: Request) -> Response:  # async: the payload is built off the loop
+        checked = checked_request(request)
+        if isinstance(checked, Response):
+            return checked
         payload = await run_in_threadpool(preview_payload, pool, checked, rigs)
         return JSONResponse(payload, headers={"Cache-Control": "no-store"})
+
+    @router.get("/player/api/stream", include_in_schema=False)
+    def stream(request: Request) -> Response:
+        checked = checked_request(request)
+        if isinstance(checked, Response):
+            return checked
+        # a plain iterator: Starlette advances it on a worker thread, one line at a time
+        lines = preview_stream(pool, checked, rigs)
+        headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+        return StreamingResponse(lines, media_type="application/x-ndjson", headers=headers)
 
     return router

@@ -276,13 +276,12 @@ def build_server(
             error = ServiceError(503, "studies_disabled", "Studies are not configured on this server.")
             return _error(error)
 
+    # one pool for the tabs and the player: they share loaded models and generated clips
+    problem = None
+    if pool is None:
+        pool, problem = model_pool(config)
     # the 3D player (studio.player): plain routes, served before the Gradio app mounted at "/"
-    server.include_router(
-        player_router(
-            pool if pool is not None else model_pool(config)[0],
-            trusted_proxy_hops=config.trusted_proxy_hops,
-        )
-    )
+    server.include_router(player_router(pool, trusted_proxy_hops=config.trusted_proxy_hops))
 
     common = {
         "server_name": config.host,
@@ -327,7 +326,7 @@ def build_server(
     _mount(
         server,
         mounts,
-        build_app(config, pool),
+        build_app(config, pool, problem),
         "/",
         uploads=True,
         allowed_paths=[str(config.output_dir)],

@@ -272,6 +272,27 @@ def test_preview_runs_models_and_the_rig_is_served_by_its_hash(server):
     assert again["rig"]["url"] == url
 
 
+def test_the_stream_sends_each_panel_as_its_model_answers(server):
+    """NDJSON: the header (rig, panels) first, then one line per model in order, then done."""
+    prompt = STORED_PROMPTS[1].replace(" ", "%20")
+    query = f"models=broken,stored&prompt={prompt}&seed=2&duration=2"
+    response = get(server, f"/player/api/stream?{query}")
+    assert response.status == 200 and response.getheader("content-type") == "application/x-ndjson"
+    lines = [json.loads(line) for line in response.body.decode().splitlines()]
+    header, broken, stored, done = lines
+    assert header["format"] == "studio-player-stream-1" and header["fps"] == 30
+    assert header["panels"] == [{"label": "broken"}, {"label": "stored"}]
+    assert header["request"]["models"] == ["broken", "stored"] and header["rig"]["url"].endswith(".glb")
+    assert broken["panel"] == 0 and "failed to load" in broken["error"]
+    assert stored["panel"] == 1 and decode(stored["values"], stored["n_frames"]).shape[1] == 61
+    assert done["done"] and done["n_frames"] == stored["n_frames"] and done["curves"]
+    # the same clips as the one-shot payload
+    whole = json.loads(get(server, f"/player/api/preview?{query}").body)
+    assert whole["panels"][1]["values"] == stored["values"] and whole["curves"] == done["curves"]
+    refused = get(server, "/player/api/stream?models=nope")
+    assert refused.status == 400 and "unknown model 'nope'" in json.loads(refused.body)["message"]
+
+
 def test_the_player_answers_only_allowed_hosts(server):
     response = get(server, "/player", {"Host": "attacker.example"})
     assert response.status == 400

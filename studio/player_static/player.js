@@ -1,6 +1,9 @@
 // The 3D player: every model's clip on one rig, all panels in one WebGL canvas, one timeline.
 //
-// Data: GET /player/api/preview (studio/player.py documents the payload) and the rig's .glb.
+// Data: GET /player/api/stream (studio/player.py documents it): each model's motion arrives as
+// soon as that model has answered and its panel starts playing; then the rig's .glb, fetched
+// once per rig (the browser caches it by its content hash). One page serves many requests:
+// player.load() (the Compare tab calls it on Generate) keeps the rig, renderer and camera.
 // Drawing: one three.js renderer; each panel is its own scene drawn into its own viewport
 // (scissored), all seen through one camera that OrbitControls moves. The 52 blendshapes are
 // blended on the CPU into each head's position and normal buffers, once per shown frame: under
@@ -75,6 +78,8 @@ void main() {
 }`;
 
 const API_PARAMS = ["prompt", "seed", "models", "duration", "rig", "demo"];
+const MIN_PANEL = 128;
+const MAX_PANEL = 1024;
 const N_SHAPES = 52;
 const JOINTS = [
   ["Head", "headYaw", "headPitch", "headRoll"],
@@ -88,15 +93,32 @@ const $ = (id) => document.getElementById(id);
 
 // -- data ----------------------------------------------------------------------------------------
 
-async function fetchPayload() {
+/** The API query for `params` (a URLSearchParams or a plain object): the API's keys only. */
+function apiQuery(params) {
   const api = new URLSearchParams();
-  for (const [key, value] of new URLSearchParams(location.search)) {
-    if (API_PARAMS.includes(key)) api.append(key, value);
+  const entries = params instanceof URLSearchParams ? params : Object.entries(params);
+  for (const [key, value] of entries) {
+    if (API_PARAMS.includes(key) && value !== undefined && value !== null) api.append(key, String(value));
   }
-  const response = await fetch(`/player/api/preview?${api}`);
-  const body = await response.json().catch(() => null);
-  if (!response.ok) throw new Error(body?.message ?? `the server answered ${response.status}`);
-  return body;
+  return api;
+}
+
+/** The stream's JSON lines, one object at a time, as they arrive. */
+async function* jsonLines(response) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, end);
+      buffer = buffer.slice(end + 1);
+      if (line.trim()) yield JSON.parse(line);
+    }
+  }
+  if (buffer.trim()) yield JSON.parse(buffer);
 }
 
 /** base64 of little-endian float32 -> Float32Array (every browser this runs in is little-endian). */
@@ -141,8 +163,15 @@ function sparseMorphs(geometry) {
   };
 }
 
-/** The rig once: its scene with the morph targets moved out into sparse CPU arrays. */
-async function loadRig(url) {
+const rigs = new Map(); // url -> Promise of the loaded rig: each rig is fetched and parsed once
+
+/** A rig, loaded once per page: its scene with the morph targets moved into sparse CPU arrays. */
+function loadRig(url) {
+  if (!rigs.has(url)) rigs.set(url, parseRig(url));
+  return rigs.get(url);
+}
+
+async function parseRig(url) {
   const gltf = await new GLTFLoader().loadAsync(url);
   const morphs = new Map(); // geometry -> sparse blendshapes
   gltf.scene.traverse((object) => {
@@ -159,8 +188,9 @@ async function loadRig(url) {
 
 // -- panels --------------------------------------------------------------------------------------
 
-/** One model's head: its own scene (a clone of the rig sharing topology and colours). */
-function buildPanel(rig, material, spec, channels) {
+/** One model's head: its own scene (a clone of the rig sharing topology and colours); its
+ * motion (`values`) arrives later, with `fill`. */
+function buildPanel(rig, material, label, channels) {
   const scene = new THREE.Scene();
   const root = rig.scene.clone(true);
   const morphs = [];
@@ -180,7 +210,7 @@ function buildPanel(rig, material, spec, channels) {
     geometry.setAttribute("position", pos);
     geometry.setAttribute("normal", nor);
     object.geometry = geometry;
-    morphs.push({ sparse, pos, nor });
+    morphs.push({ sparse, pos, nor, geometry });
   });
   scene.add(root);
   const joints = JOINTS.map(([node, ...angles]) => ({
@@ -188,16 +218,31 @@ function buildPanel(rig, material, spec, channels) {
     columns: angles.map((name) => channels.indexOf(name)),
   })).filter((joint) => joint.node);
   return {
-    name: spec.label,
-    error: spec.error ?? null,
-    values: spec.values ? decodeValues(spec.values) : null,
-    nFrames: spec.n_frames ?? 0,
+    name: label,
+    error: null,
+    pending: true, // until its model has answered
+    values: null,
+    nFrames: 0,
     visible: true,
     scene,
     morphs,
     joints,
     posedFrame: -1,
   };
+}
+
+/** A panel's answer from the stream: its motion, or why there is none. */
+function fill(panel, spec) {
+  panel.pending = false;
+  panel.error = spec.error ?? null;
+  panel.values = spec.values ? decodeValues(spec.values) : null;
+  panel.nFrames = spec.n_frames ?? 0;
+  panel.posedFrame = -1;
+}
+
+/** Free a panel's GPU buffers: the geometries it made (the rest is the rig's, shared). */
+function disposePanel(panel) {
+  for (const { geometry } of panel.morphs) geometry.dispose();
 }
 
 const euler = new THREE.Euler();
@@ -243,26 +288,26 @@ function pose(panel, frame, nChannels) {
 
 // -- the player ----------------------------------------------------------------------------------
 
-async function main() {
-  const params = new URLSearchParams(location.search);
-  const size = Math.min(1024, Math.max(128, Number.parseInt(params.get("size") ?? "512", 10) || 512));
-  const payload = await fetchPayload();
-  timings.payload = performance.now();
-  const cameraName = params.get("camera") in payload.rig.cameras ? params.get("camera") : "front";
-  const rig = await loadRig(payload.rig.url);
-  timings.rig = performance.now();
+/** The panel size for `n` panels: the page's `size`, or in a frame as wide as fits (Compare tab). */
+function panelSize(params, n) {
+  const asked = Number.parseInt(params.get("size") ?? "", 10);
+  if (asked) return Math.min(MAX_PANEL, Math.max(MIN_PANEL, asked));
+  const fit = Math.floor((document.documentElement.clientWidth - 8) / Math.max(1, n));
+  return Math.min(512, Math.max(MIN_PANEL, fit));
+}
 
-  const { fps, n_frames: nFrames, duration_s: duration, channels } = payload;
-  const nChannels = channels.length;
+function main() {
+  const params = new URLSearchParams(location.search);
+  const embedded = params.get("embed") === "1";
+  document.body.classList.toggle("embedded", embedded);
+  const cameraAsked = params.get("camera");
 
   THREE.ColorManagement.enabled = false; // colours below are written to the screen as given
   const canvas = $("view");
   const renderer = new THREE.WebGLRenderer({ canvas, antialias: false, powerPreference: "high-performance" });
   renderer.outputColorSpace = THREE.LinearSRGBColorSpace;
   renderer.setPixelRatio(1);
-  renderer.setSize(size * payload.panels.length, size);
   renderer.setClearColor(new THREE.Color(...BACKGROUND.map((c) => c ** (1 / 2.2))), 1);
-
   const material = new THREE.RawShaderMaterial({
     glslVersion: THREE.GLSL3,
     vertexShader: VERTEX_SHADER,
@@ -275,98 +320,226 @@ async function main() {
       ambientGround: { value: new THREE.Vector3(...AMBIENT_GROUND) },
     },
   });
-  const panels = payload.panels.map((spec) => buildPanel(rig, material, spec, channels));
 
   // one camera for every panel: the studio preset, then wherever OrbitControls takes it
-  const preset = payload.rig.cameras[cameraName];
-  const camera = new THREE.PerspectiveCamera(preset.fov_y_deg, 1, preset.near * 0.25, preset.far * 2);
+  const camera = new THREE.PerspectiveCamera(30, 1, 0.01, 100);
   const controls = new OrbitControls(camera, canvas);
-  const distance = Math.hypot(...preset.eye.map((c, i) => c - preset.target[i]));
-  controls.minDistance = distance * 0.3;
-  controls.maxDistance = distance * 3;
+  let preset = null;
   function resetCamera() {
+    if (!preset) return;
     camera.position.set(...preset.eye);
     camera.up.set(...preset.up);
     controls.target.set(...preset.target);
     controls.update();
+    state.dirty = true;
   }
-  resetCamera();
+  function usePreset(next) {
+    const same = preset && JSON.stringify(preset) === JSON.stringify(next);
+    preset = next;
+    if (same) return; // a new request on the same rig keeps where the user orbited to
+    camera.fov = preset.fov_y_deg;
+    camera.near = preset.near * 0.25;
+    camera.far = preset.far * 2;
+    camera.updateProjectionMatrix();
+    const distance = Math.hypot(...preset.eye.map((c, i) => c - preset.target[i]));
+    controls.minDistance = distance * 0.3;
+    controls.maxDistance = distance * 3;
+    resetCamera();
+  }
 
   const state = { time: 0, frame: 0, playing: false, speed: 1, loop: true, dirty: true };
+  // what is shown: the current request's panels and timeline (replaced by each load)
+  const shown = {
+    panels: [],
+    channels: [],
+    nChannels: 0,
+    fps: 30,
+    nFrames: 1,
+    duration: 0,
+    size: 512,
+    curveNames: [],
+    curves: null,
+    request: null,
+    rigName: null,
+    complete: false,
+  };
   const drawTimes = []; // when each of the last second's frames was drawn (ms)
   let framesDrawn = 0;
+  let framesSinceComplete = 0;
+  let loadCount = 0;
+  let aborter = null;
+
+  function setStatus(text, isError = false) {
+    const status = $("status");
+    status.textContent = text;
+    status.classList.toggle("error", isError);
+  }
 
   // -- the page around the canvas ----------------------------------------------------------------
-  const labels = $("labels");
-  panels.forEach((panel, i) => {
-    const label = document.createElement("div");
-    label.className = "label";
-    label.style.width = `${size}px`;
-    const toggle = document.createElement("input");
-    toggle.type = "checkbox";
-    toggle.checked = true;
-    toggle.title = "Show this panel";
-    toggle.addEventListener("change", () => setVisible(i, toggle.checked));
-    const name = document.createElement("strong");
-    name.textContent = panel.name;
-    label.append(toggle, name);
-    if (panel.error) {
-      const error = document.createElement("span");
-      error.className = "error";
-      error.textContent = panel.error;
-      label.append(error);
+  function layout() {
+    const { panels, size } = shown;
+    renderer.setSize(size * panels.length, size);
+    const labels = $("labels");
+    labels.replaceChildren();
+    panels.forEach((panel, i) => {
+      const label = document.createElement("div");
+      label.className = "label";
+      label.style.width = `${size}px`;
+      const toggle = document.createElement("input");
+      toggle.type = "checkbox";
+      toggle.checked = panel.visible;
+      toggle.title = "Show this panel";
+      toggle.addEventListener("change", () => setVisible(i, toggle.checked));
+      const name = document.createElement("strong");
+      name.textContent = panel.name;
+      const note = document.createElement("span");
+      label.append(toggle, name, note);
+      panel.label = label;
+      panel.toggle = toggle;
+      panel.note = note;
+      labels.append(label);
+      describe(panel);
+    });
+    drawCurveStrip();
+  }
+
+  /** In a frame of this origin (the Compare tab), make the frame as tall as the player. */
+  function fitFrame() {
+    const frame = embedded ? window.frameElement : null;
+    // the body's own height: the document's would include the frame's, and never shrink
+    if (frame) frame.style.height = `${Math.ceil(document.body.getBoundingClientRect().height)}px`;
+  }
+  if (embedded) new ResizeObserver(fitFrame).observe(document.body);
+
+  function describe(panel) {
+    panel.note.className = panel.error ? "error" : "note";
+    panel.note.textContent = panel.pending ? "generating…" : (panel.error ?? "");
+  }
+
+  function drawCurveStrip() {
+    shown.curves = new CurveStrip($("curves"), {
+      panelWidth: shown.size,
+      height: CURVE_HEIGHT,
+      panels: shown.panels,
+      channels: shown.channels,
+      curves: shown.curveNames,
+      duration: shown.duration,
+      fps: shown.fps,
+    });
+    $("legend").replaceChildren(
+      ...shown.curveNames.map((name, c) => {
+        const item = document.createElement("span");
+        item.textContent = name;
+        item.style.setProperty("--colour", CURVE_COLOURS[c % CURVE_COLOURS.length]);
+        return item;
+      }),
+    );
+  }
+
+  /** The timeline: as long as the longest clip that has arrived (the asked duration before). */
+  function setTimeline(nFrames) {
+    shown.nFrames = Math.max(1, nFrames);
+    shown.duration = (shown.nFrames - 1) / shown.fps;
+    $("scrub").max = String(shown.duration);
+    seek(Math.min(state.time, shown.duration));
+  }
+
+  // -- loading a request -------------------------------------------------------------------------
+  /**
+   * Show `request` (URLSearchParams or {prompt, seed, models, duration, rig}): panels appear at
+   * once and each starts playing when its model has answered. A newer load supersedes this one.
+   * Resolves when every panel has arrived; rejects with the server's message.
+   */
+  async function load(request) {
+    const mine = ++loadCount;
+    aborter?.abort();
+    aborter = new AbortController();
+    shown.complete = false;
+    timings.loadStart = performance.now();
+    setStatus("Generating…");
+    try {
+      const response = await fetch(`/player/api/stream?${apiQuery(request)}`, { signal: aborter.signal });
+      if (!response.ok) {
+        const body = await response.json().catch(() => null);
+        throw new Error(body?.message ?? `the server answered ${response.status}`);
+      }
+      let played = 0;
+      for await (const line of jsonLines(response)) {
+        if (mine !== loadCount) return; // superseded
+        if (line.format) {
+          timings.payload = performance.now();
+          const rig = await loadRig(line.rig.url);
+          timings.rig = performance.now();
+          if (mine !== loadCount) return;
+          shown.panels.forEach(disposePanel);
+          shown.channels = line.channels;
+          shown.nChannels = line.channels.length;
+          shown.fps = line.fps;
+          shown.request = line.request;
+          shown.rigName = line.rig.name;
+          shown.size = panelSize(params, line.panels.length);
+          shown.curveNames = [];
+          shown.panels = line.panels.map((p) => buildPanel(rig, material, p.label, line.channels));
+          const cameraName = request.camera ?? cameraAsked;
+          usePreset(line.rig.cameras[cameraName in line.rig.cameras ? cameraName : "front"]);
+          setTimeline(Math.round(line.request.duration_s * line.fps));
+          layout();
+          const r = line.request;
+          $("request").textContent = `"${r.prompt}" · seed ${r.seed} · ${r.duration_s} s · rig ${line.rig.name}`;
+          $("stage").hidden = false;
+          state.dirty = true;
+        } else if (line.done) {
+          shown.curveNames = line.curves;
+          setTimeline(line.n_frames);
+          drawCurveStrip();
+        } else {
+          const panel = shown.panels[line.panel];
+          fill(panel, line);
+          describe(panel);
+          if (panel.values) played += 1;
+          setTimeline(Math.max(...shown.panels.map((p) => p.nFrames), 1));
+          drawCurveStrip();
+          if (played === 1 && !state.playing && embedded) play(); // motion as soon as there is some
+          state.dirty = true;
+        }
+      }
+      if (mine !== loadCount) return;
+      shown.complete = true;
+      framesSinceComplete = 0;
+      timings.complete = performance.now();
+      const failed = shown.panels.filter((p) => p.error).length;
+      setStatus(failed ? `${failed} of ${shown.panels.length} models failed (see their labels)` : "");
+      state.dirty = true;
+    } catch (error) {
+      if (error.name === "AbortError" || mine !== loadCount) return;
+      setStatus(`Could not load this request: ${error.message}`, true);
+      window.playerError = error.message;
+      throw error;
     }
-    panel.label = label;
-    panel.toggle = toggle;
-    labels.append(label);
-  });
-  const curves = new CurveStrip($("curves"), {
-    panelWidth: size,
-    height: CURVE_HEIGHT,
-    panels,
-    channels,
-    curves: payload.curves,
-    duration,
-    fps,
-  });
-  $("legend").replaceChildren(
-    ...payload.curves.map((name, c) => {
-      const item = document.createElement("span");
-      item.textContent = name;
-      item.style.setProperty("--colour", CURVE_COLOURS[c % CURVE_COLOURS.length]);
-      return item;
-    }),
-  );
-  const scrub = $("scrub");
-  scrub.max = String(duration);
-  const request = payload.request;
-  if (request) {
-    $("request").textContent =
-      `"${request.prompt}" · seed ${request.seed} · ${request.duration_s} s · rig ${payload.rig.name}`;
   }
 
   // -- time --------------------------------------------------------------------------------------
-  const frameOf = (t) => Math.min(nFrames - 1, Math.max(0, Math.floor(t * fps + 1e-6)));
+  const frameOf = (t) => Math.min(shown.nFrames - 1, Math.max(0, Math.floor(t * shown.fps + 1e-6)));
 
   function seek(t) {
-    state.time = Math.min(duration, Math.max(0, Number(t) || 0));
+    state.time = Math.min(shown.duration, Math.max(0, Number(t) || 0));
     state.frame = frameOf(state.time);
     state.dirty = true;
   }
   function step(n) {
     pause();
-    state.frame = Math.min(nFrames - 1, Math.max(0, state.frame + Math.trunc(n)));
-    state.time = state.frame / fps;
+    state.frame = Math.min(shown.nFrames - 1, Math.max(0, state.frame + Math.trunc(n)));
+    state.time = state.frame / shown.fps;
     state.dirty = true;
   }
   function advance(dt) {
     let t = state.time + dt;
     if (state.loop) {
       // the last frame is shown for a whole frame time too before the clip starts over
-      const period = nFrames / fps;
+      const period = shown.nFrames / shown.fps;
       if (t >= period) t -= period * Math.floor(t / period);
-    } else if (t >= duration) {
-      t = duration;
+    } else if (t >= shown.duration) {
+      t = shown.duration;
       pause();
     }
     state.time = t;
@@ -375,7 +548,7 @@ async function main() {
     state.frame = frame;
   }
   function play() {
-    if (!state.loop && state.time >= duration) seek(0);
+    if (!state.loop && state.time >= shown.duration) seek(0);
     state.playing = true;
     $("play").textContent = "Pause";
   }
@@ -390,36 +563,44 @@ async function main() {
     $("speed").value = String(speed);
   }
   function setVisible(i, visible) {
-    panels[i].visible = Boolean(visible);
-    panels[i].toggle.checked = panels[i].visible;
-    panels[i].label.classList.toggle("hidden", !panels[i].visible);
+    const panel = shown.panels[i];
+    panel.visible = Boolean(visible);
+    panel.toggle.checked = panel.visible;
+    panel.label.classList.toggle("hidden", !panel.visible);
     state.dirty = true;
   }
 
   // -- drawing -----------------------------------------------------------------------------------
   function draw() {
-    for (const panel of panels) if (panel.visible) pose(panel, state.frame, nChannels);
+    const { panels, size } = shown;
+    for (const panel of panels) if (panel.visible) pose(panel, state.frame, shown.nChannels);
     renderer.setScissorTest(true);
     panels.forEach((panel, i) => {
       renderer.setViewport(i * size, 0, size, size);
       renderer.setScissor(i * size, 0, size, size);
       if (panel.visible && panel.values) renderer.render(panel.scene, camera);
-      else renderer.clear(); // a hidden or failed panel is background
+      else renderer.clear(); // a hidden, pending or failed panel is background
     });
-    curves.update(state.time);
-    scrub.value = String(Math.min(state.time, duration));
-    $("clock").textContent = `${Math.min(state.time, duration).toFixed(2)} s · frame ${state.frame} / ${nFrames - 1}`;
+    shown.curves?.update(state.time);
+    $("scrub").value = String(Math.min(state.time, shown.duration));
+    const shownTime = Math.min(state.time, shown.duration).toFixed(2);
+    $("clock").textContent = `${shownTime} s · frame ${state.frame} / ${shown.nFrames - 1}`;
     const now = performance.now();
     drawTimes.push(now);
     while (drawTimes[0] < now - 1000) drawTimes.shift();
     framesDrawn += 1;
-    if (timings.firstFrame === undefined) timings.firstFrame = now;
+    if (shown.complete) {
+      framesSinceComplete += 1;
+      if (framesSinceComplete === 1) timings.completeFrame = now;
+    }
+    if (timings.firstFrame === undefined && panels.some((p) => p.values)) timings.firstFrame = now;
   }
 
   /** Panel `i`'s pixels as drawn now: RGBA rows bottom-up (GL's order), size × size. */
   function readPanel(i) {
     draw(); // read in the same task as the drawing: the buffer is not preserved after it
     const gl = renderer.getContext();
+    const { size } = shown;
     const pixels = new Uint8Array(size * size * 4);
     gl.readPixels(i * size, 0, size, size, gl.RGBA, gl.UNSIGNED_BYTE, pixels);
     return pixels;
@@ -428,6 +609,7 @@ async function main() {
   /** Panel `i` as a PNG data URL, exactly the pixels drawn (no page scaling or compositing). */
   function panelImage(i) {
     const pixels = readPanel(i);
+    const { size } = shown;
     const image = new ImageData(size, size);
     const row = size * 4;
     for (let y = 0; y < size; y++) image.data.set(pixels.subarray((size - 1 - y) * row, (size - y) * row), y * row);
@@ -447,7 +629,7 @@ async function main() {
       for (let c = 0; c < 3; c++) sum[c] += pixels[p + c];
       if (background.every((b, c) => Math.abs(pixels[p + c] - b) <= 1)) plain += 1;
     }
-    const n = size * size;
+    const n = shown.size * shown.size;
     return { mean: sum.map((s) => s / n), background: plain / n };
   }
 
@@ -461,14 +643,14 @@ async function main() {
     let posing = 0;
     const start = performance.now();
     for (let i = 0; i < n; i++) {
-      state.frame = (state.frame + 1) % nFrames;
+      state.frame = (state.frame + 1) % shown.nFrames;
       const before = performance.now();
-      for (const panel of panels) if (panel.visible) pose(panel, state.frame, nChannels);
+      for (const panel of shown.panels) if (panel.visible) pose(panel, state.frame, shown.nChannels);
       posing += performance.now() - before;
       draw();
       gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, pixel);
     }
-    state.time = state.frame / fps;
+    state.time = state.frame / shown.fps;
     return { poseMs: posing / n, frameMs: (performance.now() - start) / n };
   }
 
@@ -478,7 +660,7 @@ async function main() {
     const dt = last === null ? 0 : (now - last) / 1000;
     last = now;
     if (state.playing) advance(dt * state.speed);
-    if (state.dirty) {
+    if (state.dirty && shown.panels.length) {
       state.dirty = false;
       draw();
     }
@@ -492,9 +674,9 @@ async function main() {
   $("play").addEventListener("click", () => (state.playing ? pause() : play()));
   $("back").addEventListener("click", () => step(-1));
   $("forward").addEventListener("click", () => step(1));
-  scrub.addEventListener("input", () => {
+  $("scrub").addEventListener("input", () => {
     pause();
-    seek(scrub.value);
+    seek($("scrub").value);
   });
   $("speed").addEventListener("change", (event) => setSpeed(event.target.value));
   $("loop").addEventListener("change", (event) => {
@@ -511,9 +693,11 @@ async function main() {
     event.preventDefault();
   });
 
-  // What tests and scripts read and call. time: seconds; frame: 0..nFrames-1 (clips at panelFps
-  // frames per second); fps: frames the player drew in the last second; timings: milliseconds
-  // since navigation start (moduleStart, payload, rig, firstFrame); curvePlayhead: seconds.
+  // What tests, scripts and the Compare tab read and call. time: seconds; frame: 0..nFrames-1
+  // (clips at panelFps frames per second); fps: frames the player drew in the last second;
+  // timings: milliseconds since navigation start (moduleStart; per load: loadStart, payload,
+  // rig, complete, completeFrame; firstFrame); curvePlayhead: seconds. `ready`: every panel of
+  // the current request has arrived and has been drawn.
   window.player = {
     get time() {
       return state.time;
@@ -536,20 +720,41 @@ async function main() {
     get framesDrawn() {
       return framesDrawn;
     },
+    get ready() {
+      return shown.complete && framesSinceComplete > 0;
+    },
+    get loads() {
+      return loadCount;
+    },
     get curvePlayhead() {
-      return curves.playheadSeconds; // seconds, read back from the drawn line's pixel column
+      return shown.curves ? shown.curves.playheadSeconds : 0; // read back from the drawn line
     },
     get camera() {
       return { position: camera.position.toArray(), target: controls.target.toArray() };
     },
     get panels() {
-      return panels.map(({ name, visible, error }) => ({ name, visible, error }));
+      return shown.panels.map(({ name, visible, error, pending }) => ({ name, visible, error, pending }));
     },
-    nFrames,
-    duration,
-    panelFps: fps,
-    panelSize: size,
+    get request() {
+      return shown.request;
+    },
+    get curves() {
+      return shown.curveNames;
+    },
+    get nFrames() {
+      return shown.nFrames;
+    },
+    get duration() {
+      return shown.duration;
+    },
+    get panelFps() {
+      return shown.fps;
+    },
+    get panelSize() {
+      return shown.size;
+    },
     timings,
+    load,
     play,
     pause,
     seek,
@@ -566,14 +771,8 @@ async function main() {
     benchmark,
   };
 
-  $("status").textContent = "";
-  $("stage").hidden = false;
   requestAnimationFrame(tick);
+  return load(params).catch(() => {}); // the error is on the page and in window.playerError
 }
 
-main().catch((error) => {
-  const status = $("status");
-  status.textContent = `The player could not start: ${error.message}`;
-  status.classList.add("error");
-  window.playerError = error.message;
-});
+main();

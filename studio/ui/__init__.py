@@ -43,9 +43,11 @@ def model_pool(config: StudioConfig) -> tuple[ModelPool, str | None]:
         return ModelPool([]), str(exc)
 
 
-def build_app(config: StudioConfig, pool: ModelPool | None = None) -> gr.Blocks:
-    """Assemble the tabs. Nothing heavy happens here: models and renderers load on first use."""
-    problem = None
+def build_app(config: StudioConfig, pool: ModelPool | None = None, problem: str | None = None) -> gr.Blocks:
+    """Assemble the tabs. Nothing heavy happens here: models and renderers load on first use.
+
+    ``pool`` is shared with the server's other routes (the player); ``problem`` says why the
+    models config was unusable when the caller read it."""
     if pool is None:
         pool, problem = model_pool(config)
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=CACHE_LIFETIME_S) as app:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +20,7 @@ from studio.models import LoadReport
 from studio.models.base import MAX_DURATION_S, MAX_SEED, MIN_DURATION_S
 from studio.models.pool import ModelPool, model_identity
 from studio.models.prompts import MAX_PROMPT_CHARS, is_non_text
+from studio.player import MAX_PANELS
 from studio.ui.common import camera_radio, rig_choices, rig_dropdown
 
 EXAMPLES = [
@@ -38,6 +40,48 @@ DEFAULT_DURATION_S = 4.0
 # The query keys of a shared link (see share_link); anything else in the URL is ignored.
 SHARE_KEYS = ("prompt", "seed", "models", "duration", "rig", "camera", "curves", "autorun")
 TRUE_WORDS = ("1", "true", "yes", "on")
+
+
+# -- the 3D player in the tab -------------------------------------------------------------------
+
+# Runs in the page on Generate (before the Python handler): hands the request to the player in
+# the frame (studio/player_static/player.js, `player.load`), waiting for the frame to be ready.
+LOAD_IN_PLAYER = """
+(prompt, models, seed, duration, camera, rig, curves) => {
+  const request = {prompt, models: (models || []).join(","), seed, duration, rig, camera};
+  const started = Date.now();
+  const send = () => {
+    const frame = document.querySelector("#studio-player iframe");
+    const player = frame && frame.contentWindow && frame.contentWindow.player;
+    if (player) player.load(request).catch(() => {});
+    else if (Date.now() - started < 60000) setTimeout(send, 100);
+  };
+  send();
+  return [prompt, models, seed, duration, camera, rig, curves];
+}
+"""
+
+
+def landing_request(names: Sequence[str]) -> dict[str, str]:
+    """What the player shows before anyone clicks: the first example on the configured models
+    (answered from the examples shipped in ``assets/examples`` when the built-ins are configured)."""
+    return {
+        "prompt": EXAMPLES[0],
+        "models": ",".join(list(names)[:MAX_PANELS]),
+        "seed": "0",
+        "duration": f"{DEFAULT_DURATION_S:g}",
+    }
+
+
+def player_frame(request: Mapping[str, str]) -> str:
+    """The player page in a frame; it sizes the frame to its content (studio/player_static)."""
+    if not request.get("models"):
+        return ""
+    query = html.escape(urllib.parse.urlencode({"embed": "1", **request}), quote=True)
+    return (
+        f'<iframe src="player?{query}" title="3D player: every model on one timeline" '
+        'style="width:100%;height:640px;border:0;display:block" loading="eager"></iframe>'
+    )
 
 
 # -- shareable links ----------------------------------------------------------------------------
@@ -248,7 +292,10 @@ def build_tab(config: StudioConfig, pool: ModelPool) -> Callable[[gr.Blocks], No
             curves = gr.Checkbox(value=False, label="Curves under each panel")
             run = gr.Button("Generate", variant="primary")
             link_note = gr.Markdown(elem_classes="studio-note")
-    video = gr.Video(label="Side by side (one timeline)", autoplay=True, loop=True, height=420)
+    gr.HTML(player_frame(landing_request(pool.names)), elem_id="studio-player", padding=False)
+    video = gr.Video(
+        label="Side by side MP4 (for downloads and studies)", autoplay=False, loop=True, height=420
+    )
     status = gr.Markdown()
     link = gr.Markdown()
     plot = gr.Plot(label="Coefficient curves")
@@ -271,6 +318,9 @@ def build_tab(config: StudioConfig, pool: ModelPool) -> Callable[[gr.Blocks], No
         video_path, status_text, figure, downloads = compare_and_render(config, pool, request, progress)
         return video_path, status_text, figure, downloads, link_markdown(request) if request.models else ""
 
+    # two listeners on one click: the player shows each model's motion as soon as it is made
+    # (in the browser, no round trip through the Gradio queue); the MP4 renders meanwhile
+    run.click(None, inputs, None, js=LOAD_IN_PLAYER)
     run.click(on_run, inputs, outputs, api_visibility="private")
 
     def shared_inputs(request: gr.Request) -> SharedInputs | None:
@@ -303,9 +353,11 @@ def build_tab(config: StudioConfig, pool: ModelPool) -> Callable[[gr.Blocks], No
             raise gr.Error("no autorun", visible=False, print_exception=False)
 
     def wire_page_load(app: gr.Blocks) -> None:
-        app.load(on_load, None, [*inputs, link_note], api_visibility="private").then(
+        autorun = app.load(on_load, None, [*inputs, link_note], api_visibility="private").then(
             require_autorun, None, None, api_visibility="private"
-        ).success(on_run, inputs, outputs, api_visibility="private")
+        )
+        autorun.success(None, inputs, None, js=LOAD_IN_PLAYER)
+        autorun.success(on_run, inputs, outputs, api_visibility="private")
 
     return wire_page_load
 
