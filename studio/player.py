@@ -22,7 +22,10 @@ names, rigs from the hashes this process computed; anything else is 404.
     fps         frames per second of every panel's values (OUTPUT_FPS)
     n_frames    frames of the longest clip, T; duration_s = (T - 1) / fps (the last frame's time)
     channels    the 61 ARKit channel names, the columns of every values array
-    curves      3-4 blendshape names to plot: the widest ranges over all clips, blinks excluded
+    curves      up to 4 channel names to plot: those the prompt's category moves most (with a
+                 prompt; else the widest ranges over all clips, blinks excluded)
+    curves_reason   one sentence saying why those (with a prompt)
+    curve_groups    [[group label, [channel, ...]], ...]: every channel, for the page's picker
     panels      [{label, n_frames, values: base64 of little-endian float32 (n_frames, 61)}
                  or {label, error}]
     rig         {name, url, metres_per_unit, cameras: {preset: {eye, target, up, fov_y_deg,
@@ -42,6 +45,7 @@ import re
 import struct
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +56,15 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from starlette.concurrency import run_in_threadpool
 
 from studio.config import ASSETS_DIR
+from studio.curve_channels import (
+    BLINKS,
+    N_CURVES,
+    CurveChoice,
+    curve_picker_groups,
+    prompt_category,
+    prompt_curves,
+    rank_curves,
+)
 from studio.models import check_request
 from studio.models.base import MAX_DURATION_S, MAX_SEED, MIN_DURATION_S
 from studio.models.pool import ModelPool
@@ -77,8 +90,6 @@ STATIC_FILES: Mapping[str, Path] = {
 }
 RIG_URL = re.compile(r"^([0-9a-f]{64})\.glb$")
 IMMUTABLE = "public, max-age=31536000, immutable"
-N_CURVES = 4
-BLINKS = frozenset({"eyeBlinkLeft", "eyeBlinkRight"})  # always the widest range; they say little
 MAX_PANELS = 6
 DEMO_PROMPT = "A person smiles warmly, then looks surprised"
 DEMO_MODELS = ("emotion-label", "keyframe", "retrieval")  # the quick built-ins (no mdm: ~15 s on CPU)
@@ -194,6 +205,29 @@ def default_curves(clips: Sequence[MotionClip], n: int = N_CURVES) -> list[str]:
     ranges = np.max([np.ptp(clip.values[:, :shapes], axis=0) for clip in clips], axis=0)
     order = [k for k in np.argsort(-ranges, kind="stable") if ARKIT_BLENDSHAPES[k] not in BLINKS]
     return [ARKIT_BLENDSHAPES[k] for k in order[:n] if ranges[k] > 0]
+
+
+def curve_section(
+    prompt: str, clips: Sequence[MotionClip], category: Future[tuple[str | None, str]] | None = None
+) -> dict[str, Any]:
+    """``curves`` (the channels the prompt's category moves most, see
+    :func:`studio.curve_channels.prompt_curves`), ``curves_reason`` (one sentence saying why)
+    and ``curve_groups`` (every channel, grouped for the page's picker). ``category``: the
+    prompt already being read (:func:`studio.curve_channels.prompt_category`), if it is."""
+    try:
+        if category is None:
+            choice = prompt_curves(prompt, clips)
+        else:
+            name, why = category.result()
+            choice = rank_curves(name, clips, N_CURVES, why_none=why)
+    except Exception as exc:  # the curves must never cost the motion (an encoder that fails to load)
+        reason = f"the widest-moving channels (the prompt was not read: {exc})"
+        choice = CurveChoice(None, tuple(default_curves(clips)), reason)
+    return {
+        "curves": list(choice.channels),
+        "curves_reason": choice.reason,
+        "curve_groups": [[label, names] for label, names in curve_picker_groups()],
+    }
 
 
 def encode_values(values: np.ndarray) -> str:
@@ -313,7 +347,8 @@ def preview_payload(pool: ModelPool, request: PreviewRequest, rigs: RigCache | N
     """Run each model of ``request`` (cached) and build the payload (blocking: call off the loop)."""
     clips = [(name, panel_clip(pool, name, request)) for name in request.models]
     payload = player_payload(clips, request.rig, rigs=rigs)
-    payload["request"] = request_section(request)
+    played = [clip for _, clip in (panel_spec(name, clip) for name, clip in clips) if clip is not None]
+    payload.update(curve_section(request.prompt, played), request=request_section(request))
     return payload
 
 
@@ -344,14 +379,18 @@ def preview_stream(pool: ModelPool, request: PreviewRequest, rigs: RigCache | No
     }
     yield json.dumps(header) + "\n"
     played = []
-    for i, name in enumerate(request.models):
-        spec, clip = panel_spec(name, panel_clip(pool, name, request))
-        if clip is not None:
-            played.append(clip)
-        yield json.dumps({"panel": i, **spec}) + "\n"
-    n_frames = max((clip.n_frames for clip in played), default=1)
-    done = {"done": True, "n_frames": n_frames, "duration_s": (n_frames - 1) / OUTPUT_FPS}
-    yield json.dumps({**done, "curves": default_curves(played)}) + "\n"
+    # the prompt is read (its category picks the curves) while the models run: reading it may
+    # load the text encoder, which must not hold up the motion
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        category = reader.submit(prompt_category, request.prompt)
+        for i, name in enumerate(request.models):
+            spec, clip = panel_spec(name, panel_clip(pool, name, request))
+            if clip is not None:
+                played.append(clip)
+            yield json.dumps({"panel": i, **spec}) + "\n"
+        n_frames = max((clip.n_frames for clip in played), default=1)
+        done = {"done": True, "n_frames": n_frames, "duration_s": (n_frames - 1) / OUTPUT_FPS}
+        yield json.dumps({**done, **curve_section(request.prompt, played, category)}) + "\n"
 
 
 # -- routes -------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 
 export const CURVE_COLOURS = ["#f6c85f", "#6fb1e8", "#9dd866", "#ef8a62"];
 const MARGIN = 8; // pixels between a panel's edge and its plot
+const N_SHAPES = 52; // the columns before the head and eye rotations
 
 export class CurveStrip {
   /**
@@ -50,13 +51,15 @@ export class CurveStrip {
       ctx.strokeStyle = "#3a3d44";
       ctx.strokeRect(x0 + 0.5, top + 0.5, w - 1, plotHeight - 1);
       if (!panel.values) return;
-      columns.forEach((column, c) => {
+      columns.filter((column) => column >= 0).forEach((column, c) => {
         ctx.strokeStyle = CURVE_COLOURS[c % CURVE_COLOURS.length];
         ctx.lineWidth = 1.5;
         ctx.beginPath();
         for (let f = 0; f < panel.nFrames; f++) {
-          // blendshape weights are in [0, 1]: the plot's bottom and top
-          const v = Math.min(1, Math.max(0, panel.values[f * nChannels + column]));
+          // blendshape weights are in [0, 1]: the plot's bottom and top; rotations (radians,
+          // the columns from N_SHAPES on) are signed: -1..1 rad spans the plot
+          const x = panel.values[f * nChannels + column];
+          const v = Math.min(1, Math.max(0, column >= N_SHAPES ? (x + 1) / 2 : x));
           const px = x0 + this.timeToFraction(f / this.fps) * w;
           const py = top + (1 - v) * plotHeight;
           if (f === 0) ctx.moveTo(px, py);

@@ -436,6 +436,51 @@ function main() {
     );
   }
 
+  let pickerSync = () => {}; // ticks the picker's boxes to match shown.curveNames
+  /** Checkboxes for every channel, by face region; at most as many ticked as there are colours. */
+  function buildPicker(groups) {
+    const boxes = [];
+    const sync = () => {
+      const full = shown.curveNames.length >= CURVE_COLOURS.length;
+      for (const box of boxes) {
+        box.checked = shown.curveNames.includes(box.value);
+        box.disabled = full && !box.checked;
+      }
+    };
+    $("channel-groups").replaceChildren(
+      ...groups.map(([label, names]) => {
+        const group = document.createElement("fieldset");
+        const legend = document.createElement("legend");
+        legend.textContent = label;
+        group.append(legend);
+        for (const name of names) {
+          const item = document.createElement("label");
+          const box = document.createElement("input");
+          box.type = "checkbox";
+          box.value = name;
+          box.addEventListener("change", () => setCurves(
+            box.checked ? [...shown.curveNames, name] : shown.curveNames.filter((n) => n !== name),
+          ));
+          boxes.push(box);
+          item.append(box, ` ${name}`);
+          group.append(item);
+        }
+        return group;
+      }),
+    );
+    pickerSync = sync;
+    sync();
+  }
+
+  /** Plot these channels (names from the stream's `channels`; at most 4) under the panels. */
+  function setCurves(names) {
+    const known = names.filter((name) => shown.channels.includes(name));
+    shown.curveNames = [...new Set(known)].slice(0, CURVE_COLOURS.length);
+    pickerSync();
+    drawCurveStrip();
+    state.dirty = true;
+  }
+
   /** The timeline: as long as the longest clip that has arrived (the asked duration before). */
   function setTimeline(nFrames) {
     shown.nFrames = Math.max(1, nFrames);
@@ -490,6 +535,8 @@ function main() {
           state.dirty = true;
         } else if (line.done) {
           shown.curveNames = line.curves;
+          $("curves-reason").textContent = line.curves_reason ? `· ${line.curves_reason}` : "";
+          buildPicker(line.curve_groups ?? []);
           setTimeline(line.n_frames);
           drawCurveStrip();
         } else {
@@ -765,6 +812,7 @@ function main() {
       $("loop").checked = state.loop;
     },
     setVisible,
+    setCurves,
     resetCamera,
     panelPixels,
     panelImage,

@@ -256,3 +256,27 @@ def test_a_bad_request_is_shown_on_the_page(gl_browser, player_url):
     page.wait_for_function("window.playerError", timeout=30_000)
     assert "unknown model 'nope'" in page.locator("#status").inner_text()
     page.close()
+
+
+def test_the_curves_follow_the_prompt_and_the_picker(page):
+    """The default channels are the ones the prompt's category moves (a smile: the smile and
+    cheek channels, not the blinks); the picker swaps them, at most four at a time."""
+    page.evaluate("player.load({prompt: 'A person smiles warmly at a friend', models: 'keyframe,retrieval'})")
+    page.wait_for_function("window.player.ready && window.player.request.prompt.includes('warmly')")
+    curves = page.evaluate("player.curves")
+    assert 1 <= len(curves) <= 4 and not {"eyeBlinkLeft", "eyeBlinkRight"} & set(curves)
+    assert any(name.startswith(("mouthSmile", "cheekSquint")) for name in curves), curves
+    assert "happiness" in page.locator("#curves-reason").inner_text()
+    page.locator("#picker summary").click()
+    boxes = page.locator("#channel-groups input")
+    assert boxes.count() == 61
+    assert sorted(boxes.evaluate_all("bs => bs.filter(b => b.checked).map(b => b.value)")) == sorted(curves)
+    page.evaluate("player.setCurves([])")
+    page.locator("#channel-groups input[value='jawOpen']").check()
+    page.locator("#channel-groups input[value='headYaw']").check()
+    assert page.evaluate("player.curves") == ["jawOpen", "headYaw"]
+    page.evaluate(
+        "player.setCurves(['a', 'b', 'jawOpen', 'browInnerUp', 'mouthClose', 'eyeWideLeft', 'noseSneerLeft'])"
+    )
+    assert page.evaluate("player.curves") == ["jawOpen", "browInnerUp", "mouthClose", "eyeWideLeft"]
+    assert boxes.evaluate_all("bs => bs.filter(b => b.disabled).length") == 61 - 4
