@@ -3,11 +3,13 @@ answers they gave, kept so an identical request is served without running a mode
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
 from studio.models import ExpressionModel, Generation, LoadReport, ModelSpec, load_models, run_model
+from studio.models.prompts import PromptError, clean_prompt
 
 GENERATION_CACHE_SIZE = 256  # answers kept; 4 s at 30 fps of 61 float32 channels is 29 kB each
 
@@ -34,14 +36,20 @@ class GenerationCache:
 
     @staticmethod
     def key(model: ExpressionModel, prompt: str, seed: int, duration_s: float) -> tuple:
+        """The request's key: the prompt as a model reads it (so a stray space is the same request)."""
+        with contextlib.suppress(PromptError):  # run_model answers with this error; keyed as given
+            prompt = clean_prompt(prompt).text
         return (model_identity(model), prompt, int(seed), float(duration_s))
 
     def cached(self, key: tuple) -> Generation | None:
+        """The answer for ``key`` made in this process, or shipped with the studio's examples."""
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        return None
+        from studio.examples import shipped_examples  # the examples import this package
+
+        return shipped_examples().get(key)
 
     def run(self, model: ExpressionModel, prompt: str, *, seed: int, duration_s: float) -> Generation:
         """:func:`~studio.models.run_model`'s answer, from the cache when this request was made."""

@@ -15,6 +15,9 @@ import plotly.graph_objects as go
 from renderers import CAMERA_PRESETS
 from studio.compare import CompareRequest, CompareResult, Comparison, compare
 from studio.config import StudioConfig
+from studio.examples import DURATION_S as EXAMPLE_DURATION_S
+from studio.examples import EXAMPLE_PROMPTS
+from studio.examples import SEED as EXAMPLE_SEED
 from studio.gpu import gpu_task
 from studio.models import LoadReport
 from studio.models.base import MAX_DURATION_S, MAX_SEED, MIN_DURATION_S
@@ -23,20 +26,12 @@ from studio.models.prompts import MAX_PROMPT_CHARS, is_non_text
 from studio.player import MAX_PANELS
 from studio.ui.common import camera_radio, rig_choices, rig_dropdown
 
-EXAMPLES = [
-    "A person is raising one eyebrow and smirking",
-    "A person smiles widely and then raises their eyebrows",
-    "A person frowns and shakes their head",
-    "Someone gasps in surprise, then slowly starts laughing",
-    "Keyframe Description Sequence:\n1. She presses her lips together, eyes lowered.\n"
-    "2. Her face breaks into a relieved smile.\nBackground: She has just heard the exam results.\n"
-    "Emotion: anxiety turning to joy",
-]
+EXAMPLES = list(EXAMPLE_PROMPTS)
 MODEL_COLOURS = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D"]
 CHANNEL_DASH = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
 # The duration slider, in seconds: inside what a model may be asked for (MIN/MAX_DURATION_S).
 DURATION_MIN_S, DURATION_MAX_S, DURATION_STEP_S = max(1.0, MIN_DURATION_S), min(10.0, MAX_DURATION_S), 0.5
-DEFAULT_DURATION_S = 4.0
+DEFAULT_DURATION_S = EXAMPLE_DURATION_S  # so that Generate on an example is answered at once
 # The query keys of a shared link (see share_link); anything else in the URL is ignored.
 SHARE_KEYS = ("prompt", "seed", "models", "duration", "rig", "camera", "curves", "autorun")
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -68,8 +63,8 @@ def landing_request(names: Sequence[str]) -> dict[str, str]:
     return {
         "prompt": EXAMPLES[0],
         "models": ",".join(list(names)[:MAX_PANELS]),
-        "seed": "0",
-        "duration": f"{DEFAULT_DURATION_S:g}",
+        "seed": str(EXAMPLE_SEED),
+        "duration": f"{EXAMPLE_DURATION_S:g}",
     }
 
 
