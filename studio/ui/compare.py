@@ -23,7 +23,7 @@ from studio.models import LoadReport
 from studio.models.base import MAX_DURATION_S, MAX_SEED, MIN_DURATION_S
 from studio.models.pool import ModelPool, model_identity
 from studio.models.prompts import MAX_PROMPT_CHARS, is_non_text
-from studio.player import MAX_PANELS
+from studio.player import MAX_PANELS, curve_section
 from studio.ui.common import camera_radio, rig_choices, rig_dropdown
 
 EXAMPLES = list(EXAMPLE_PROMPTS)
@@ -206,19 +206,22 @@ def notices_markdown(notices: Sequence[str]) -> str:
     return "**From the link:** " + "; ".join(notices) + "." if notices else ""
 
 
-def comparison_figure(comparison: Comparison, n_channels: int = 4) -> go.Figure | None:
+def comparison_figure(comparison: Comparison) -> go.Figure | None:
     """Coefficient curves of every model that produced a clip: one colour per model (click a
-    legend entry to hide a model), one dash style per channel; the channels are those that
-    move most across all models."""
+    legend entry to hide a model), one dash style per channel; the channels are those the
+    prompt's emotion category moves most (the player's default, :func:`studio.player.curve_section`)."""
     clips = [(g.model, g.clip) for g in comparison.generations if g.clip is not None]
     if not clips:
         return None
-    spreads: dict[str, float] = {}
-    for _, clip in clips:
-        spread = clip.values.max(axis=0) - clip.values.min(axis=0)
-        for name, value in zip(clip.channels, spread, strict=True):
-            spreads[name] = max(spreads.get(name, 0.0), float(value))
-    channels = [n for n, v in sorted(spreads.items(), key=lambda kv: -kv[1])[:n_channels] if v > 1e-6]
+    arkit = [clip for _, clip in clips if clip.space == "arkit"]
+    if arkit:
+        channels = curve_section(comparison.prompt, arkit)["curves"]
+    else:  # FLAME parameters have no FACS reading: the widest-moving ones
+        spreads: dict[str, float] = {}
+        for _, clip in clips:
+            for name, value in zip(clip.channels, np.ptp(clip.values, axis=0), strict=True):
+                spreads[name] = max(spreads.get(name, 0.0), float(value))
+        channels = [n for n, v in sorted(spreads.items(), key=lambda kv: -kv[1])[:4] if v > 1e-6]
     figure = go.Figure()
     for m, (model, clip) in enumerate(clips):
         time_s = np.arange(clip.n_frames) / clip.fps
