@@ -317,6 +317,37 @@ class Attacker:
             response = self.client.get(path)
             self.tally.record("file_route", response.status_code, self.target.find_leak(response.text))
 
+    def player_routes(self) -> None:
+        """The 3D player's routes (studio.player): its allow-listed static files, rigs by hash,
+        and the motion API, each handed the canary, traversals and other files' names."""
+        canary = str(self.target.canaries[0])
+        escaped = quote(canary, safe="")
+        paths = [
+            f"/player/static/..%2f..%2f..%2f..{canary}",
+            f"/player/static/%2e%2e/%2e%2e/%2e%2e{canary}",
+            f"/player/static/{escaped}",
+            f"/player/static/three/..%2f..%2f..%2f..{canary}",
+            "/player/static/../../../../etc/passwd",
+            f"/player/rig/..%2f..%2f..{canary}",
+            f"/player/rig/{escaped}",
+            "/player/rig/" + "0" * 64 + ".glb",
+        ]
+        for api in ("preview", "stream"):
+            for query in (
+                f"rig={escaped}",
+                "rig=..%2f..%2f..%2fetc%2fpasswd",
+                f"models={escaped}",
+                "models=..%2f..%2fstudio.db",
+                f"prompt={escaped}&models=nope",
+                f"{escaped}=1",
+                "duration=1e400",
+                "seed=99999999999999999999",
+            ):
+                paths.append(f"/player/api/{api}?{query}")
+        for path in paths:
+            response = self.client.get(path)
+            self.tally.record("player_route", response.status_code, self.target.find_leak(response.text))
+
     def admin_without_login(self) -> None:
         """The admin app from a client that never logged in: nothing but the login page."""
         stranger = httpx.Client(base_url=self.target.url, timeout=EVENT_TIMEOUT_S, follow_redirects=False)
@@ -510,6 +541,7 @@ KINDS = (
     "path_text",
     "foreign_host",
     "file_route",
+    "player_route",
     "admin_without_login",
     "cors",
     "forged_token",
@@ -544,6 +576,7 @@ def run(bursts: int = 200, logins: int = 60, kinds: tuple[str, ...] = KINDS) -> 
                 steps = {
                     "foreign_host": lambda: attacker.foreign_host(["", "/study", "/admin"]),
                     "file_route": lambda: attacker.file_route(["", "/study", "/admin"]),
+                    "player_route": attacker.player_routes,
                     "cors": lambda: attacker.cors(["", "/study", "/admin"]),
                     "admin_without_login": attacker.admin_without_login,
                     "forged_token": attacker.forged_tokens,

@@ -393,6 +393,22 @@ def preview_stream(pool: ModelPool, request: PreviewRequest, rigs: RigCache | No
         yield json.dumps({**done, **curve_section(request.prompt, played, category)}) + "\n"
 
 
+def warm_up(pool: ModelPool, prompts: Sequence[str] = ()) -> None:
+    """Load what the first visitor waits for: the default rig's ``.glb``, every model, the text
+    encoder (models and the curves' prompt reading use it), and ``prompts``' categories. Run on
+    a background thread when the server starts (:func:`studio.server.serve`); a part that fails
+    is left for its first request to report."""
+    for step in (
+        lambda: RIGS.get("default"),
+        *(lambda name=name: pool.get(name) for name in pool.names),
+        *(lambda prompt=prompt: prompt_category(prompt) for prompt in prompts),
+    ):
+        try:
+            step()
+        except Exception:  # noqa: S112 - the request that needs it says what went wrong
+            continue
+
+
 # -- routes -------------------------------------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ import hmac
 import json
 import logging
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -282,6 +283,7 @@ def build_server(
         pool, problem = model_pool(config)
     # the 3D player (studio.player): plain routes, served before the Gradio app mounted at "/"
     server.include_router(player_router(pool, trusted_proxy_hops=config.trusted_proxy_hops))
+    server.state.model_pool = pool
 
     common = {
         "server_name": config.host,
@@ -341,6 +343,12 @@ def serve(config: StudioConfig) -> None:
     import uvicorn
 
     server = build_server(config)
+    from studio.examples import EXAMPLE_PROMPTS
+    from studio.player import warm_up
+
+    # the first visitor should not wait for the models, the encoder or the rig: load them now,
+    # beside the server (it answers meanwhile; a request needing one of them waits for it)
+    threading.Thread(target=warm_up, args=(server.state.model_pool, EXAMPLE_PROMPTS), daemon=True).start()
     print(f"Expression Studio on http://{config.host}:{config.port}/  (participants: /study, admin: /admin)")
     uvicorn.run(server, host=config.host, port=config.port, log_level="warning", timeout_graceful_shutdown=5)
 

@@ -362,6 +362,7 @@ function main() {
     request: null,
     rigName: null,
     complete: false,
+    curvesReady: false,
   };
   const drawTimes = []; // when each of the last second's frames was drawn (ms)
   let framesDrawn = 0;
@@ -489,6 +490,17 @@ function main() {
     seek(Math.min(state.time, shown.duration));
   }
 
+  /** Every panel of load `mine` has arrived: the motion is complete (the curves may follow). */
+  function finish(mine) {
+    if (mine !== loadCount || shown.complete) return;
+    shown.complete = true;
+    framesSinceComplete = 0;
+    timings.complete = performance.now();
+    const failed = shown.panels.filter((p) => p.error).length;
+    setStatus(failed ? `${failed} of ${shown.panels.length} models failed (see their labels)` : "");
+    state.dirty = true;
+  }
+
   // -- loading a request -------------------------------------------------------------------------
   /**
    * Show `request` (URLSearchParams or {prompt, seed, models, duration, rig}): panels appear at
@@ -500,6 +512,7 @@ function main() {
     aborter?.abort();
     aborter = new AbortController();
     shown.complete = false;
+    shown.curvesReady = false;
     timings.loadStart = performance.now();
     setStatus("Generating…");
     try {
@@ -544,6 +557,7 @@ function main() {
           fill(panel, line);
           describe(panel);
           if (panel.values) played += 1;
+          if (shown.panels.every((p) => !p.pending)) finish(mine);
           setTimeline(Math.max(...shown.panels.map((p) => p.nFrames), 1));
           drawCurveStrip();
           if (played === 1 && !state.playing && embedded) play(); // motion as soon as there is some
@@ -551,12 +565,8 @@ function main() {
         }
       }
       if (mine !== loadCount) return;
-      shown.complete = true;
-      framesSinceComplete = 0;
-      timings.complete = performance.now();
-      const failed = shown.panels.filter((p) => p.error).length;
-      setStatus(failed ? `${failed} of ${shown.panels.length} models failed (see their labels)` : "");
-      state.dirty = true;
+      finish(mine);
+      shown.curvesReady = true;
     } catch (error) {
       if (error.name === "AbortError" || mine !== loadCount) return;
       setStatus(`Could not load this request: ${error.message}`, true);
@@ -744,7 +754,7 @@ function main() {
   // (clips at panelFps frames per second); fps: frames the player drew in the last second;
   // timings: milliseconds since navigation start (moduleStart; per load: loadStart, payload,
   // rig, complete, completeFrame; firstFrame); curvePlayhead: seconds. `ready`: every panel of
-  // the current request has arrived and has been drawn.
+  // the current request has arrived and has been drawn; `curvesReady`: its curves have too.
   window.player = {
     get time() {
       return state.time;
@@ -769,6 +779,9 @@ function main() {
     },
     get ready() {
       return shown.complete && framesSinceComplete > 0;
+    },
+    get curvesReady() {
+      return shown.curvesReady; // the prompt's curves have arrived (just after the motion)
     },
     get loads() {
       return loadCount;

@@ -262,7 +262,7 @@ def test_the_curves_follow_the_prompt_and_the_picker(page):
     """The default channels are the ones the prompt's category moves (a smile: the smile and
     cheek channels, not the blinks); the picker swaps them, at most four at a time."""
     page.evaluate("player.load({prompt: 'A person smiles warmly at a friend', models: 'keyframe,retrieval'})")
-    page.wait_for_function("window.player.ready && window.player.request.prompt.includes('warmly')")
+    page.wait_for_function("window.player.curvesReady && window.player.request.prompt.includes('warmly')")
     curves = page.evaluate("player.curves")
     assert 1 <= len(curves) <= 4 and not {"eyeBlinkLeft", "eyeBlinkRight"} & set(curves)
     assert any(name.startswith(("mouthSmile", "cheekSquint")) for name in curves), curves
