@@ -711,8 +711,31 @@ function main() {
     return { poseMs: posing / n, frameMs: (performance.now() - start) / n };
   }
 
+  // Draw only while the canvas is on screen: in a tab the user switched away from (the Compare
+  // tab's frame under Explore) or a scrolled-away frame, software GL would keep both cores busy.
   let last = null;
+  let onScreen = true;
+  let running = false;
+  function start() {
+    if (running) return;
+    running = true;
+    last = null; // no jump in time for the frames not drawn
+    requestAnimationFrame(tick);
+  }
+  new IntersectionObserver((entries) => {
+    onScreen = entries.some((entry) => entry.isIntersecting);
+    if (onScreen) {
+      state.dirty = true;
+      start();
+    }
+  }).observe(canvas);
+  document.addEventListener("visibilitychange", () => document.hidden || start());
+
   function tick(now) {
+    if (!onScreen || document.hidden) {
+      running = false;
+      return;
+    }
     requestAnimationFrame(tick);
     const dt = last === null ? 0 : (now - last) / 1000;
     last = now;
@@ -832,7 +855,7 @@ function main() {
     benchmark,
   };
 
-  requestAnimationFrame(tick);
+  start();
   return load(params).catch(() => {}); // the error is on the page and in window.playerError
 }
 
