@@ -28,6 +28,8 @@ CATEGORY_COLOURS: Mapping[str, str] = {
 }
 SOURCE_COLOURS = ("#4C4C4C", "#999999", "#E69F00", "#56B4E9", "#009E73", "#CC79A7", "#0072B2", "#D55E00")
 _RGB = np.array([[int(CATEGORY_COLOURS[e][i : i + 2], 16) for i in (1, 3, 5)] for e in EMOTIONS], np.float64)
+# A map of more points than this is drawn with WebGL (Scattergl): SVG slows down past a few thousand.
+SVG_MAX_POINTS = 5000
 _LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=70, b=60), font=dict(size=13))
 
 
@@ -94,12 +96,16 @@ def chart_prompt_tsne(
     marker_size: float | None = None,
     notes: Sequence[str] | None = None,
     axis_label: str = "t-SNE",
+    ids: Sequence[str] | None = None,
 ) -> go.Figure:
     """t-SNE map: ``coords (N, 2)``, ``scores (N, 6)`` colour each point by its category blend.
 
-    Hover shows the prompt and its six scores, largest first; a prompt with a ``notes`` entry
-    (e.g. not English) is drawn as a cross and its note shown. ``subtitle`` states where the
-    scores come from (the prompt categoriser, or a model's motion).
+    Hover shows the item id (when ``ids`` is given), the prompt and its six scores, largest first;
+    a prompt with a ``notes`` entry (e.g. not English) is drawn as a cross and its note shown.
+    ``subtitle`` states where the scores come from (the prompt categoriser, or a model's motion).
+    ``ids`` also become each point's ``customdata``, so a click on a point names its item
+    (the Explore tab opens that clip); items sharing a point (a duplicate prompt) are listed in
+    its hover. Up to :data:`SVG_MAX_POINTS` points are SVG (crisp, no WebGL needed), more WebGL.
     """
     coords = np.asarray(coords, np.float64).reshape(-1, 2)
     scores = np.asarray(scores, np.float64).reshape(-1, len(EMOTIONS))
@@ -108,17 +114,20 @@ def chart_prompt_tsne(
         return _empty(full_title, "No prompts to map.")
     size = marker_size or float(np.clip(14.0 - 2.2 * np.log10(len(coords)), 3.0, 11.0))
     notes = list(notes) if notes is not None else [""] * len(coords)
+    heads = [""] * len(coords) if ids is None else _id_lines(coords, list(ids))
     hover = [
-        f"{_wrap(t)}<br><br>{_score_line(s)}" + (f"<br><i>{html.escape(n)}</i>" if n else "")
-        for t, s, n in zip(texts, scores, notes, strict=True)
+        f"{h}{_wrap(t)}<br><br>{_score_line(s)}" + (f"<br><i>{html.escape(n)}</i>" if n else "")
+        for h, t, s, n in zip(heads, texts, scores, notes, strict=True)
     ]
+    trace = go.Scatter if len(coords) <= SVG_MAX_POINTS else go.Scattergl
     figure = go.Figure(
-        go.Scattergl(
+        trace(
             x=coords[:, 0],
             y=coords[:, 1],
             mode="markers",
             hovertext=hover,
             hoverinfo="text",
+            customdata=None if ids is None else [str(i) for i in ids],
             showlegend=False,
             marker=dict(
                 size=size,
@@ -160,6 +169,23 @@ def chart_prompt_tsne(
             showarrow=False,
         )
     return figure
+
+
+def _id_lines(coords: np.ndarray, ids: list[str], limit: int = 5) -> list[str]:
+    """Per point, the hover's first line: its id in bold, plus the other ids drawn on the same spot."""
+    if len(ids) != len(coords):
+        raise ValueError(f"{len(ids)} ids for {len(coords)} points")
+    spots: dict[tuple[float, float], list[str]] = {}
+    for (x, y), item in zip(coords.tolist(), ids, strict=True):
+        spots.setdefault((x, y), []).append(str(item))
+    lines = []
+    for (x, y), item in zip(coords.tolist(), ids, strict=True):
+        others = [o for o in spots[(x, y)] if o != str(item)]
+        shown = ", ".join(html.escape(o) for o in others[:limit]) + (" …" if len(others) > limit else "")
+        lines.append(
+            f"<b>{html.escape(str(item))}</b>" + (f" <i>(same spot: {shown})</i>" if others else "") + "<br>"
+        )
+    return lines
 
 
 def dominant_counts(scores: np.ndarray) -> np.ndarray:

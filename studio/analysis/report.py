@@ -599,6 +599,7 @@ def build_figures(analysis: DatasetAnalysis) -> dict[str, object]:
             subtitle=f"colour = blend of six category scores from the {cat_name} prompt categoriser",
             notes=a.notes,
             axis_label=a.projection if a.projection != "none" else "map",
+            ids=a.ids,
         ),
         "prompt_categories": charts.chart_category_proportions(
             {"prompts": charts.dominant_counts(a.prompt_scores)},
@@ -614,6 +615,7 @@ def build_figures(analysis: DatasetAnalysis) -> dict[str, object]:
             title=f"{a.name}: what the clips show, on the prompt map",
             subtitle="colour = blend of six EMFACS category scores of each clip's motion (ARKit → AUs)",
             axis_label=a.projection if a.projection != "none" else "map",
+            ids=[a.ids[i] for i in np.flatnonzero(ok)],
         )
         figures["category_comparison"] = charts.chart_category_proportions(
             {
@@ -661,6 +663,7 @@ def build_figures(analysis: DatasetAnalysis) -> dict[str, object]:
                 title=f"{m.name}: what the model produced, on the prompt map",
                 subtitle="colour = blend of six EMFACS category scores of the generated motion",
                 axis_label=a.projection if a.projection != "none" else "map",
+                ids=[a.ids[i] for i in m.rows[ok]],
             )
             figures[f"model_{slug}_confusion"] = charts.chart_consistency_matrix(
                 m.vs_prompt.confusion,

@@ -1,5 +1,5 @@
-"""Explore tab: open a dataset folder (table of clips, the analysis charts, click a row to watch
-it) or inspect a single clip file.
+"""Explore tab: open a dataset folder (table of clips, the analysis charts, click a row or a point
+of a t-SNE map to watch that clip) or inspect a single clip file.
 
 The handlers here only translate between widgets and studio calls: the analysis is
 :func:`studio.analysis.analyse_dataset` and its charts, rendering is
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -47,6 +48,28 @@ ROWS_PER_PAGE = 50
 ANY = "all"  # the split / category filter value that keeps every row
 ID_COLUMN, PROMPT_COLUMN, SPLIT_COLUMN, CATEGORY_COLUMN = 0, 1, 2, 5  # indices into TABLE_COLUMNS
 MAX_QUERY_CHARS = 200
+# The maps whose points open their clip (their figures carry item ids as customdata), beside the video.
+MAP_STEMS = ("prompt_tsne", "clip_tsne")
+MAX_ID_CHARS = 300  # an id sent back by a click is looked up in the folder; a longer one is refused unread
+# gr.Plot has no click event, so a gr.HTML around the maps relays plotly's own `plotly_click` as a
+# 'pick' event carrying the point's customdata (its item id). Plotly drops a graph's listeners when
+# it redraws from scratch, so the listener is (re)attached on every pointerdown, before plotly's
+# click fires; removing it first keeps one listener per graph.
+PICK_JS = """
+function relay(data) {
+  const point = data && data.points && data.points[0];
+  if (point && point.customdata !== undefined && point.customdata !== null) {
+    trigger('pick', {clip: String(point.customdata)});
+  }
+}
+element.addEventListener('pointerdown', () => {
+  element.querySelectorAll('.js-plotly-plot').forEach((graph) => {
+    if (typeof graph.on !== 'function') return;
+    graph.removeListener('plotly_click', relay);
+    graph.on('plotly_click', relay);
+  });
+}, true);
+"""
 
 
 # -- single clip files --------------------------------------------------------------------------
@@ -244,8 +267,9 @@ def open_dataset(config: StudioConfig, text: str | None, max_items: int, progres
 
 
 def watch_item(config: StudioConfig, text: str | None, item_id: str | None, camera: str) -> tuple:
-    """Gradio handler for a clicked table row: find the item in its folder again (the page keeps
-    no server-side state), then :func:`render_item`."""
+    """Gradio handler for a clicked table row or map point: find the item in its folder again by
+    id (the page keeps no server-side state, and an id is right whatever the table shows), then
+    :func:`render_item`."""
     from studio.formats.dataset import read_dataset
 
     try:
@@ -253,22 +277,31 @@ def watch_item(config: StudioConfig, text: str | None, item_id: str | None, came
     except (ValueError, FormatError) as exc:
         return None, f"**Could not open this dataset.** {exc}", None
     if item_id not in items:
-        return None, "Click a row of the table.", None
-    return render_item(config, item_id, str(items[item_id].clip_path), camera)
+        return None, "Click a row of the table or a point of a map.", None
+    item = items[item_id]
+    return render_item(config, item_id, str(item.clip_path), camera, prompt=item.prompt)
+
+
+def markdown_text(text: str, limit: int = 600) -> str:
+    """``text`` shown literally by Markdown: every ASCII punctuation mark backslash-escaped, one line."""
+    text = " ".join(text.split())
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
 
 
 def render_item(
-    config: StudioConfig, item_id: str, clip_path: str, camera: str
+    config: StudioConfig, item_id: str, clip_path: str, camera: str, *, prompt: str = ""
 ) -> tuple[str | None, str, Any]:
     """Render one dataset clip to an MP4 named by content hash; returns (video, summary, curves)."""
     try:
         loaded = read_clip(clip_path, max_frames=config.max_frames)
     except FormatError as exc:
-        return None, f"**Could not read {item_id}.** {exc.problem}", None
+        return None, f"**Could not read {markdown_text(item_id)}.** {exc.problem}", None
     clip = loaded.clip
     digest = hashlib.sha256(clip.values.tobytes() + f"{clip.fps}|{clip.space}|{camera}".encode()).hexdigest()
     path = config.output_dir / "explore" / f"{digest[:32]}.mp4"
-    summary = f"**{item_id}**\n\n" + summary_markdown(loaded)
+    quoted = f"> {markdown_text(prompt)}\n\n" if prompt.strip() else ""
+    summary = f"**{markdown_text(item_id)}**\n\n{quoted}" + summary_markdown(loaded)
     if not path.is_file():
         try:
             render_side_by_side([clip], [item_id], path, camera=camera, curves=True)
@@ -329,16 +362,30 @@ def build_tab(config: StudioConfig) -> None:
         # hidden values the page carries between events: the page shown and the clip being watched
         page_number = gr.Number(1, precision=0, visible=False)
         current_id = gr.Textbox(visible=False)
+        charts: dict[str, gr.Plot] = {}
         with gr.Row():
-            with gr.Column(scale=1):
+            # the maps beside the video, so that a clicked point plays next to where it was clicked
+            with gr.Column(scale=3), gr.HTML(html_template="@children", js_on_load=PICK_JS) as maps:
+                for stem in MAP_STEMS:
+                    charts[stem] = gr.Plot(
+                        label=f"{stem.replace('_', ' ')}: click a point to watch it",
+                        elem_id=f"explore-{stem.replace('_', '-')}",
+                    )
+            with gr.Column(scale=2):
                 camera = camera_radio()
-                video = gr.Video(label="Clip on the default head", autoplay=True, loop=True, height=380)
-            with gr.Column(scale=1):
-                item_summary = gr.Markdown()
+                video = gr.Video(
+                    label="Clip on the default head",
+                    autoplay=True,
+                    loop=True,
+                    height=380,
+                    elem_id="explore-video",
+                )
+                item_summary = gr.Markdown(elem_id="explore-item")
                 item_curves = gr.Plot(label="Busiest channels")
-        plots = []
         for stem in CHART_STEMS:
-            plots.append(gr.Plot(label=stem.replace("_", " ")))
+            if stem not in charts:
+                charts[stem] = gr.Plot(label=stem.replace("_", " "))
+        plots = [charts[stem] for stem in CHART_STEMS]
 
         def table_key(text: str | None, limit: float | None) -> tuple[str, int] | None:
             try:
@@ -401,6 +448,19 @@ def build_tab(config: StudioConfig) -> None:
 
         table.select(
             on_select,
+            [folder, camera],
+            [video, item_summary, item_curves, current_id],
+            api_visibility="private",
+        )
+
+        def on_pick(text: str, camera_name: str, event: gr.EventData):
+            # the id comes from the browser: watch_item opens it only if the folder has it
+            item_id = str(getattr(event, "clip", "") or "")
+            item_id = item_id if len(item_id) <= MAX_ID_CHARS else ""
+            return (*watch_item(config, text, item_id or None, camera_name), item_id)
+
+        maps.pick(
+            on_pick,
             [folder, camera],
             [video, item_summary, item_curves, current_id],
             api_visibility="private",

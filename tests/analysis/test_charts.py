@@ -109,3 +109,27 @@ def test_flagged_prompts_are_crosses_with_their_note():
     figure = charts.chart_prompt_tsne(np.zeros((2, 2)), np.eye(6)[:2], ["a", "b"], notes=["", "not English"])
     assert list(figure.data[0].marker.symbol) == ["circle", "x"]
     assert "not English" in figure.data[0].hovertext[1]
+
+
+def test_map_points_carry_their_ids_for_clicks_and_hovers():
+    coords = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    ids = ["clip-<a>", "clip-b", "clip-c"]
+    figure = charts.chart_prompt_tsne(coords, np.eye(6)[:3], ["smiles", "frowns", "smiles"], ids=ids)
+    points = figure.data[0]
+    assert list(points.customdata) == ids  # what a click sends back: the id of the point under it
+    assert points.hovertext[1].startswith("<b>clip-b</b><br>frowns")
+    assert points.hovertext[0].startswith("<b>clip-&lt;a&gt;</b> <i>(same spot: clip-c)</i>")
+    assert "(same spot: clip-&lt;a&gt;)" in points.hovertext[2] and "same spot" not in points.hovertext[1]
+    assert charts.chart_prompt_tsne(coords, np.eye(6)[:3], ["a", "b", "c"]).data[0].customdata is None
+    with pytest.raises(ValueError, match="2 ids for 3 points"):
+        charts.chart_prompt_tsne(coords, np.eye(6)[:3], ["a", "b", "c"], ids=ids[:2])
+
+
+def test_large_maps_switch_to_webgl():
+    def kind(n: int) -> str:
+        rng = np.random.default_rng(0)
+        return (
+            charts.chart_prompt_tsne(rng.normal(size=(n, 2)), np.full((n, 6), 1 / 6), ["p"] * n).data[0].type
+        )
+
+    assert kind(charts.SVG_MAX_POINTS) == "scatter" and kind(charts.SVG_MAX_POINTS + 1) == "scattergl"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pytest
 
@@ -194,3 +196,20 @@ def test_paired_difference_against_the_baseline(tiny_dataset):
     )
     low, high = keyword["top1_minus_baseline_ci95"]
     assert low <= keyword["top1_minus_baseline"] <= high and high <= 1.0
+
+
+def test_every_map_names_the_item_of_each_point(tiny_dataset):
+    from studio.formats.dataset import read_dataset
+
+    broken = read_dataset(tiny_dataset).items[3]
+    broken.clip_path.write_bytes(b"not a clip")  # left out of the clip map, so its points shift
+    a = _analyse(tiny_dataset)
+    figures = build_figures(a)
+    prompt_map, clip_map = figures["prompt_tsne"].data[0], figures["clip_tsne"].data[0]
+    assert list(prompt_map.customdata) == list(a.ids)
+    assert list(clip_map.customdata) == [i for i in a.ids if i != broken.id]
+    for chart in (prompt_map, clip_map):  # each point's id, prompt and position belong to one item
+        for j, item in enumerate(chart.customdata):
+            i = a.ids.index(item)
+            assert html.escape(a.prompts[i]) in chart.hovertext[j].replace("<br>", " ")
+            assert (chart.x[j], chart.y[j]) == pytest.approx(tuple(a.coords[i]))

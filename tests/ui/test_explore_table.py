@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from studio.ui.explore import ANY, TableCache, filter_rows, page_markdown, page_of, split_choices
+from studio.ui.explore import (
+    ANY,
+    TableCache,
+    filter_rows,
+    markdown_text,
+    page_markdown,
+    page_of,
+    split_choices,
+    watch_item,
+)
 
 ROWS = [
     [
@@ -67,3 +76,22 @@ def test_the_table_cache_keeps_the_last_few():
     for i in range(3):
         cache.put((f"/data/{i}", 10), [[i]])
     assert cache.get(("/data/0", 10)) is None and cache.get(("/data/2", 10)) == [[2]]
+
+
+def test_prompts_and_ids_show_literally_in_markdown():
+    assert markdown_text("a *bold* [link](x) <b>") == r"a \*bold\* \[link\]\(x\) \<b\>"
+    assert markdown_text("two\n\nlines  here") == "two lines here"  # one line: a prompt cannot end the quote
+    assert markdown_text("x" * 700).endswith("x…") and len(markdown_text("x" * 700)) == 600
+
+
+def test_an_id_the_folder_lacks_opens_nothing(tmp_path):
+    # a map click sends an id from the browser: only an id of the opened folder is read and rendered
+    from studio.config import StudioConfig
+    from tests.analysis.conftest import write_tiny_dataset
+
+    root = write_tiny_dataset(tmp_path / "data" / "tiny")
+    config = StudioConfig(output_dir=tmp_path / "out", data_dirs=(tmp_path / "data",))
+    for forged in ("item-99", "../tiny/clips/item-00", "", None):
+        video, message, curves = watch_item(config, str(root), forged, "front")
+        assert (video, curves) == (None, None) and message == "Click a row of the table or a point of a map."
+    assert not (tmp_path / "out").exists()  # nothing was rendered
