@@ -1,4 +1,5 @@
-"""The study admin pages: create a study, render its stimuli, watch progress, results, exports.
+"""The study admin pages: create a study, render and look at its stimuli, preview the participant
+page, watch progress, results, exports.
 
 :func:`build_admin` returns a separate ``gr.Blocks``; the server (:mod:`studio.server`) mounts it at
 ``/admin`` behind ``STUDIO_ADMIN_TOKEN`` and never without it. Participants never reach it. Every
@@ -9,6 +10,12 @@ above :func:`build_admin` turn its results into plain values (Markdown, pandas t
 figures, file paths) and the Blocks only wires them to components, so the tests call them directly.
 Exports are written to a fresh temporary folder, never under ``output_dir`` (which the studio
 serves to everyone).
+
+The Stimuli tab shows every rendered clip in a gallery captioned with its model, prompt and
+blinded id (the content hash a participant's URL carries): model names appear here, to the
+authenticated admin, and nowhere a participant can reach. The Preview tab makes a signed,
+expiring link (:class:`~studio.study.admin.StudyPreviews`) that opens the participant page as
+a chosen participant index would see it, marked as a preview, storing nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +34,16 @@ from studio.formats import FormatError
 from studio.gpu import gpu_task
 from studio.models.pool import ModelPool
 from studio.security.files import CACHE_LIFETIME_S, FileAccessError, uploaded_file
-from studio.study.admin import MAX_CONFIG_BYTES, AdminError, StudyAdmin, design_line
+from studio.study.admin import (
+    MAX_CONFIG_BYTES,
+    PREVIEW_TTL_S,
+    AdminError,
+    StudyAdmin,
+    StudyPreviews,
+    design_line,
+    enable_previews,
+    preview_url,
+)
 from studio.study.agreement import DEFAULT_REDUCTION, REDUCTIONS
 from studio.study.charts import CHARTS, build_charts
 from studio.study.definition import DefinitionError
@@ -38,6 +54,7 @@ from studio.study.storage import StudyStore
 from studio.ui.common import rig_dropdown
 
 SIZES = (256, 384, 512)
+BLINDED_CHARS = 8  # of a stimulus' content hash in gallery captions: enough to tell clips apart
 ADMIN_PREFIX = "/admin"  # where studio.server mounts these pages; the participant page is at /study
 _PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 _REDUCTION_LABELS = {
@@ -144,6 +161,61 @@ def study_summary(admin: StudyAdmin, study_id: Any) -> str:
     )
 
 
+def stimulus_gallery(admin: StudyAdmin, study_id: Any) -> tuple[list[tuple[str, str]], str]:
+    """The rendered clips as gallery items ``(path, "model · prompt id · blinded id")`` in the order
+    of the study's stimuli, and a Markdown line about them (how many; which files several clips
+    share, i.e. identical motion; or that nothing is rendered yet)."""
+    record = admin.find(study_id)
+    stimuli = admin.stimuli(record)
+    if not stimuli:
+        n = len(record.definition.stimuli())
+        return [], f"No rendered stimuli yet ({n} clips to render): press **Render stimuli** above."
+    items = [
+        (str(s.path), f"{s.clip.model} · {s.prompt_id} · {s.blinded_id[:BLINDED_CHARS]}") for s in stimuli
+    ]
+    shared = sorted({s.blinded_id[:BLINDED_CHARS] for s in stimuli if s.shared > 1})
+    text = (
+        f"**{len(stimuli)} clips** ({len({s.path.name for s in stimuli})} distinct files), each captioned "
+        "*model · prompt id · blinded id*. The blinded id starts the file name participants' URLs "
+        "carry; model names are shown on this page only."
+    )
+    if shared:
+        text += (
+            f"\n\n**Identical clips:** {len(shared)} files serve several clips ({', '.join(shared)}): the "
+            "same motion came out for them, and participants cannot tell those clips apart."
+        )
+    return items, text
+
+
+def preview_view(
+    admin: StudyAdmin,
+    previews: StudyPreviews | None,
+    study_id: Any,
+    participant_index: Any = None,
+    base_url: str = "<your server URL>",
+) -> tuple[str, pd.DataFrame]:
+    """The participant link, a preview link for ``participant_index`` (default: the next new
+    participant's) on ``base_url``, and that participant's screens (with model names, for the
+    admin). Raises :class:`AdminError` without previews (no study secret) or for a bad index."""
+    from studio.study.service import participant_url
+
+    record = admin.find(study_id)
+    if previews is None:
+        raise AdminError("previews need STUDIO_STUDY_SECRET (the key that signs their links)")
+    index = admin.next_participant_index(record) if participant_index in (None, "") else participant_index
+    screens = admin.screens(record, index)  # checks the index
+    link = preview_url(base_url, record, previews.token(record, index))
+    hours = PREVIEW_TTL_S / 3600
+    text = (
+        f"**Preview of study {record.id} as participant #{index}** — "
+        f"[open the participant page]({link}) (a new tab; the link works for {hours:g} hours).\n\n"
+        "Answers given there are not saved, take no participant slot and count in no statistics.\n\n"
+        f"- preview link: `{link}`\n"
+        f"- participant link for Prolific: `{participant_url(base_url, record)}`"
+    )
+    return text, _frame(screens)
+
+
 def _rules(rules: Any) -> str:
     parts = []
     if rules.failed_attention_checks_at_least is not None:
@@ -245,9 +317,15 @@ def build_admin(config: StudioConfig, store: StudyStore, *, pool: ModelPool | No
         pool, _ = model_pool(config)
     known = pool.names or None
     admin = StudyAdmin(config, store)
+    previews = None if config.study_secret is None else StudyPreviews(config.study_secret)
+    if previews is not None:
+        enable_previews(store, previews)  # the participant page opens preview links of this store
 
-    def shielded(fn: Callable[..., Any], n_outputs: int) -> Callable[..., Any]:
-        """Turn an :class:`AdminError` into a warning toast instead of an error page."""
+    def shielded(fn: Callable[..., Any], n_outputs: int, emptied: Sequence[int] = ()) -> Callable[..., Any]:
+        """Turn an :class:`AdminError` into a warning toast instead of an error page. Outputs at
+        ``emptied`` (file outputs: the gallery) get an empty value instead of ``gr.skip()``: a skip
+        gives the session its own copy of the component, whose later files Gradio no longer counts
+        as handed out (the file guard would refuse them)."""
 
         @functools.wraps(fn)  # keeps the signature: Gradio injects gr.Progress through it
         def run(*args: Any, **kwargs: Any) -> Any:
@@ -255,7 +333,8 @@ def build_admin(config: StudioConfig, store: StudyStore, *, pool: ModelPool | No
                 return fn(*args, **kwargs)
             except AdminError as exc:
                 gr.Warning(str(exc))
-                return (gr.skip(),) * n_outputs if n_outputs > 1 else gr.skip()
+                out = [[] if i in emptied else gr.skip() for i in range(n_outputs)]
+                return tuple(out) if n_outputs > 1 else out[0]
 
         return run
 
@@ -284,6 +363,33 @@ def build_admin(config: StudioConfig, store: StudyStore, *, pool: ModelPool | No
                     rig = rig_dropdown()
                 render_btn = gr.Button("Render stimuli", variant="primary")
                 render_md = gr.Markdown()
+                gallery_md = gr.Markdown()
+                gallery = gr.Gallery(
+                    label="Rendered stimuli: model · prompt id · blinded id",
+                    columns=4,
+                    height="fit-content",  # every clip, no inner scrolling ("auto" means a fixed height)
+                    object_fit="contain",
+                    interactive=False,
+                    elem_id="admin-stimuli",
+                )
+            with gr.Tab("Preview", id="preview"):
+                gr.Markdown(
+                    "Open the participant page exactly as a participant sees it, marked as a preview: "
+                    "nothing you answer there is stored, and it takes no participant slot. Pick whose "
+                    "screens to see: participants get their screens in the order they arrive, and the "
+                    "box starts at the next one to arrive."
+                )
+                with gr.Row():
+                    preview_index = gr.Number(
+                        None, precision=0, minimum=0, label="As participant # (0-based)", scale=2
+                    )
+                    preview_btn = gr.Button("Make a preview link", variant="primary", scale=1)
+                preview_md = gr.Markdown()
+                screens_df = gr.Dataframe(
+                    label="That participant's screens (model names: admin only)",
+                    interactive=False,
+                    elem_id="admin-screens",
+                )
             with gr.Tab("Progress", id="progress"):
                 progress_md = gr.Markdown()
                 with gr.Row():
@@ -340,7 +446,10 @@ def build_admin(config: StudioConfig, store: StudyStore, *, pool: ModelPool | No
                 progress((done, max(total, 1)), desc=description)
 
             message = render_on_gpu(admin, pool, study_id, frame_size, rig_name, report)
-            return message, study_summary(admin, study_id)
+            return message, study_summary(admin, study_id), *stimulus_gallery(admin, study_id)
+
+        def on_preview(study_id: Any, index: float | None, request: gr.Request):
+            return preview_view(admin, previews, study_id, index, server_url(request.url, request.headers))
 
         def on_progress(study_id: Any):
             if study_id in (None, ""):
@@ -361,26 +470,39 @@ def build_admin(config: StudioConfig, store: StudyStore, *, pool: ModelPool | No
 
         def on_select(study_id: Any):
             if study_id in (None, ""):
-                return (gr.skip(),) * 6
-            return (study_summary(admin, study_id), *progress_view(admin, study_id))
+                return tuple([] if o is gallery else gr.skip() for o in select_outputs)
+            gallery_items, gallery_text = stimulus_gallery(admin, study_id)
+            return (
+                study_summary(admin, study_id),
+                *progress_view(admin, study_id),
+                gallery_text,
+                gallery_items,
+                # a preview link already shown stays (it names its study): clearing it here would
+                # also wipe one made while this handler still ran
+                admin.next_participant_index(admin.find(study_id)),
+            )
 
         progress_outputs = [progress_md, items_df, participants_df, attention_df, rejections_df]
-        select_outputs = [summary_md, *progress_outputs]
+        select_outputs = [summary_md, *progress_outputs, gallery_md, gallery, preview_index]
+        select = shielded(on_select, len(select_outputs), [select_outputs.index(gallery)])
         # .input, not .change: a Dropdown's change event does not reach the server here (Gradio 6.31);
         # programmatic changes (create, refresh) chain the same handler with .then
-        chooser.input(shielded(on_select, 6), chooser, select_outputs, **_PRIVATE)
+        chooser.input(select, chooser, select_outputs, **_PRIVATE)
         create_btn.click(shielded(on_create, 2), [upload, pasted], [create_md, chooser], **_PRIVATE).then(
-            shielded(on_select, 6), chooser, select_outputs, **_PRIVATE
+            select, chooser, select_outputs, **_PRIVATE
         )
         refresh.click(shielded(on_refresh, 1), chooser, chooser, **_PRIVATE).then(
-            shielded(on_select, 6), chooser, select_outputs, **_PRIVATE
+            select, chooser, select_outputs, **_PRIVATE
         )
         render_btn.click(
-            shielded(on_render, 2),
+            shielded(on_render, 4, [2]),
             [chooser, size, rig],
-            [render_md, summary_md],
+            [render_md, summary_md, gallery, gallery_md],
             concurrency_limit=1,
             **_PRIVATE,
+        )
+        preview_btn.click(
+            shielded(on_preview, 2), [chooser, preview_index], [preview_md, screens_df], **_PRIVATE
         )
         progress_btn.click(shielded(on_progress, 5), chooser, progress_outputs, **_PRIVATE)
         timer.tick(shielded(on_progress, 5), chooser, progress_outputs, **_PRIVATE)

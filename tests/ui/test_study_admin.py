@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -225,3 +227,65 @@ def test_a_study_created_in_the_browser_shows_its_real_link(setup, browser):
     finally:
         page.close()
         blocks.close()
+
+
+def test_the_gallery_lists_every_clip_with_its_blinded_id_and_names_identical_ones(setup, tmp_path):
+    from renderers import RenderUnavailableError, get_rasterizer
+    from studio.ui.study_admin import stimulus_gallery
+
+    try:
+        get_rasterizer(64)
+    except (RenderUnavailableError, OSError) as exc:
+        pytest.skip(f"no offscreen OpenGL here ({exc})")
+    config, admin, text = setup
+    alpha = re.search(r'alpha, results: "([^"]+)"', text).group(1)
+    # a third model stored from the same folder as alpha: the same motion, so the same video
+    twin = text.replace("admin test", "gallery test").replace(
+        "stimulus:", f'  - {{name: twin, results: "{alpha}"}}\nstimulus:', 1
+    )
+    record, message = create_study(admin, twin, "pasted", None)
+    assert record is not None, message
+    assert [m.name for m in record.definition.models] == ["alpha", "beta", "twin"]
+    items, note = stimulus_gallery(admin, record.id)
+    assert items == [] and f"{len(record.definition.stimuli())} clips to render" in note
+    admin.render(record, ModelPool([]), size=64)
+    items, note = stimulus_gallery(admin, record.id)
+    stimuli = record.definition.stimuli()
+    assert len(items) == len(stimuli)
+    for (path, caption), clip in zip(items, stimuli, strict=True):
+        model, prompt_id, blinded = caption.split(" · ")
+        assert model == clip.model and re.fullmatch(r"[0-9a-f]{8}", blinded)
+        assert Path(path).name.startswith(blinded) and Path(path).parent == config.output_dir / "stimuli"
+        assert prompt_id in {p.id for p in record.definition.prompts} | {"check"}
+    first = record.definition.prompts[0].id
+    clip = {tuple(caption.split(" · ")[:2]): Path(path) for path, caption in items}
+    assert clip["alpha", first] == clip["twin", first] != clip["beta", first]
+    assert "**Identical clips:**" in note and clip["alpha", first].stem[:8] in note
+
+
+def test_a_preview_link_names_the_server_the_study_and_the_next_participant(setup):
+    from studio.study.admin import StudyPreviews, previews_for
+    from studio.ui.study_admin import preview_view
+
+    config, admin, text = setup
+    record, _ = create_study(admin, text.replace("admin test", "preview test"), "pasted", None)
+    simulate(admin.store, record, 2, {"alpha": 1.0, "beta": -1.0}, seed=3)  # participants 0 and 1
+    previews = StudyPreviews(SECRET)
+    message, screens = preview_view(admin, previews, record.id, None, "https://lab.example.org")
+    link = re.search(r"\((https://lab\.example\.org/study\?study=\d+&preview=[^)\s]+)\)", message).group(1)
+    grant = previews.grant(link.split("preview=")[1])
+    assert (grant.study_id, grant.participant_index) == (record.id, 2)  # the next one to arrive
+    assert "as participant #2" in message and "PROLIFIC_PID" in message  # the real link beside it
+    assert len(screens) == record.definition.trials_per_participant
+    assert set(screens["kind"]) == {"item", "attention"}
+    _, screens0 = preview_view(admin, previews, record.id, 0, "https://lab.example.org")
+    assert "alpha" in " ".join(screens0["clips (left to right)"])  # the admin sees model names
+    with pytest.raises(AdminError, match="participant index"):
+        preview_view(admin, previews, record.id, -3, "https://lab.example.org")
+    with pytest.raises(AdminError, match="STUDIO_STUDY_SECRET"):
+        preview_view(admin, None, record.id, 0, "https://lab.example.org")
+    # the admin page enables previews of its store only with the secret that signs them
+    build_admin(config, admin.store, pool=ModelPool([]))
+    assert previews_for(admin.store) is None
+    build_admin(replace(config, study_secret=SECRET.decode()), admin.store, pool=ModelPool([]))
+    assert previews_for(admin.store).grant(link.split("preview=")[1]).participant_index == 2
