@@ -19,7 +19,7 @@ from studio.examples import DURATION_S as EXAMPLE_DURATION_S
 from studio.examples import EXAMPLE_PROMPTS
 from studio.examples import SEED as EXAMPLE_SEED
 from studio.gpu import gpu_task
-from studio.models import LoadReport
+from studio.models import LoadReport, check_request
 from studio.models.base import MAX_DURATION_S, MAX_SEED, MIN_DURATION_S
 from studio.models.pool import ModelPool, model_identity
 from studio.models.prompts import MAX_PROMPT_CHARS, is_non_text
@@ -383,6 +383,10 @@ def compare_and_render(
         if progress is not None:
             progress((i, total), desc=desc)
 
+    try:  # before loading any model: a refused request loads, runs and writes nothing
+        check_request(request.prompt, request.seed, request.duration_s)
+    except ValueError as exc:  # PromptError is one
+        return None, f"**Cannot run this request:** {exc}", None, []
     identities = [identity_of(pool.get(name)) for name in request.models]
     folder = config.output_dir / "compare" / request.key(identities)
     video_path = folder / f"compare_{request.file_tag}.mp4"
