@@ -511,6 +511,10 @@ function main() {
     const mine = ++loadCount;
     aborter?.abort();
     aborter = new AbortController();
+    // the old request stops while the new one is made: under software GL its drawing would take
+    // a core from the models; playing resumes when the first new motion arrives
+    const resume = state.playing || embedded;
+    pause();
     shown.complete = false;
     shown.curvesReady = false;
     timings.loadStart = performance.now();
@@ -560,7 +564,7 @@ function main() {
           if (shown.panels.every((p) => !p.pending)) finish(mine);
           setTimeline(Math.max(...shown.panels.map((p) => p.nFrames), 1));
           drawCurveStrip();
-          if (played === 1 && !state.playing && embedded) play(); // motion as soon as there is some
+          if (played === 1 && resume) play(); // motion as soon as there is some
           state.dirty = true;
         }
       }
