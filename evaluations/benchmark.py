@@ -201,8 +201,15 @@ def run_benchmark(
     geometry: bool = True,
     progress: bool = True,
     log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
+    on_step: Callable[[int, int, str], None] | None = None,
 ) -> BenchmarkResults:
-    """Score ``model_names`` (from the models config) and the ground truth on ``split`` of ``data``."""
+    """Score ``model_names`` (from the models config) and the ground truth on ``split`` of ``data``.
+
+    ``progress`` draws a tqdm bar on stderr; ``log`` gets the run's notes and one line per row
+    when it is done (clips, seconds); ``on_step(done, total, what)`` is called before each step
+    (ground truth, then every model's loading, replications and scoring) with the clips done out
+    of all of them, for a progress display such as the Benchmark tab's.
+    """
     from studio.formats import read_dataset
     from studio.models import ModelError, load_model, read_models_config
 
@@ -277,34 +284,43 @@ def run_benchmark(
     timing["ground_truth_read_s"] = time.perf_counter() - t0
     durations = generation_durations(gt.durations_s)
 
-    bar = _progress(len(model_names) * protocol.replications * len(gt) + len(gt), progress)
+    steps = _Steps(len(model_names) * protocol.replications * len(gt) + len(gt), progress, on_step, log)
     t0 = time.perf_counter()
+    steps.begin(GROUND_TRUTH, f"scoring the ground truth ({len(gt)} clips)")
     rows = [ModelResult(GROUND_TRUTH, "dataset", score_row(ctx, [gt.motions] * protocol.replications, True))]
-    bar.update(len(gt))
+    steps.done(len(gt))
     timing["ground_truth_score_s"] = time.perf_counter() - t0
-    for name in model_names:
+    steps.say(f"{GROUND_TRUTH}: scored in {timing['ground_truth_score_s']:.1f} s")
+    for number, name in enumerate(model_names, 1):
         spec = specs[name]
-        bar.set_description(name)
+        which = f"{name} ({number}/{len(model_names)})"
         t_gen = 0.0
         try:
+            steps.begin(name, f"{which}: loading")
             model = load_model(spec)
             replications = []
             for r in range(protocol.replications):
+                steps.begin(name, f"{which}: generating replication {r + 1}/{protocol.replications}")
                 seeds = [clip_seed(protocol.seed, r, i) for i in range(len(gt))]
                 t1 = time.perf_counter()
                 replications.append(generate_all(model, gt.prompts, durations, seeds))
                 t_gen += time.perf_counter() - t1
-                bar.update(len(gt))
+                steps.done(len(gt))
+            steps.begin(name, f"{which}: scoring")
             t1 = time.perf_counter()
             scored = score_row(ctx, replications)
             timing[f"{name}_score_s"] = time.perf_counter() - t1
             digest = model.checkpoint_sha256 or spec.sha256
             rows.append(ModelResult(name, spec.family, scored, digest, t_gen))
+            steps.say(
+                f"{name}: {protocol.replications} x {len(gt)} clips generated in {t_gen:.1f} s, "
+                f"scored in {timing[f'{name}_score_s']:.1f} s"
+            )
         except (ModelError, ModelRunError) as exc:
-            log(f"error: {exc}")
+            steps.say(f"error: {exc}")
             rows.append(ModelResult(name, spec.family, {}, spec.sha256, t_gen, str(exc)))
         timing[f"{name}_generate_s"] = t_gen
-    bar.close()
+    steps.close()
     timing["total_s"] = time.perf_counter() - started
     return BenchmarkResults(
         evaluator=evaluator.provenance,
@@ -382,15 +398,46 @@ def _machine() -> dict[str, Any]:
     return info
 
 
-class _NoBar:
-    def update(self, n: int) -> None: ...
-    def set_description(self, text: str) -> None: ...
-    def close(self) -> None: ...
+class _Steps:
+    """The run's progress: a tqdm bar on stderr (``bar``), an ``on_step`` callback, or both; the
+    log's lines are written around the bar so it is not torn."""
 
+    def __init__(
+        self,
+        total: int,
+        bar: bool,
+        on_step: Callable[[int, int, str], None] | None,
+        log: Callable[[str], None],
+    ) -> None:
+        self.total, self.count, self.on_step, self.log = total, 0, on_step, log
+        self.bar: Any = None
+        if bar:
+            from tqdm import tqdm
 
-def _progress(total: int, enabled: bool) -> Any:
-    if not enabled:
-        return _NoBar()
-    from tqdm import tqdm
+            self.bar = tqdm(total=total, unit="clip", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
 
-    return tqdm(total=total, unit="clip", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+    def begin(self, name: str, what: str) -> None:
+        if self.bar is not None:
+            self.bar.set_description(name)
+        if self.on_step is not None:
+            self.on_step(self.count, self.total, what)
+
+    def done(self, clips: int) -> None:
+        self.count += clips
+        if self.bar is not None:
+            self.bar.update(clips)
+
+    def say(self, message: str) -> None:
+        if self.bar is None:
+            self.log(message)
+            return
+        from tqdm import tqdm
+
+        with tqdm.external_write_mode(file=sys.stderr):
+            self.log(message)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.on_step is not None:
+            self.on_step(self.count, self.total, "done")

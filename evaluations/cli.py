@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from studio.errors import UsageError
 
@@ -45,8 +46,31 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     paths = write_results(results, args.out)
     print(leaderboard_markdown(results))
     print(f"wrote {', '.join(str(p) for p in paths)} in {results.timing['total_s']:.0f} s")
+    print(studio_listing(args.out))
     failed = [row.model for row in results.rows if row.error]
     return 1 if failed else 0
+
+
+def studio_listing(out: str) -> str:
+    """One line: whether the studio's Benchmark tab lists results written to ``out``, and if not,
+    where they would be listed (the output folder or a data folder, a few folders deep)."""
+    from evaluations.results_files import LEADERBOARD_FOLDER, SEARCH_DEPTH, listed_where, results_roots
+    from studio.config import ConfigError, StudioConfig
+
+    try:
+        config = StudioConfig.from_env()
+    except ConfigError as exc:  # the results are written; the setting is the server's problem
+        return f"note: cannot tell whether the studio lists it: {exc}"
+    if Path(out).resolve() == (config.assets_dir / LEADERBOARD_FOLDER).resolve():
+        return "the studio shows it as its shipped leaderboard (scripts/build_leaderboard.py)"
+    root = listed_where(out, config)
+    if root is not None:
+        return f"the studio's Benchmark tab lists it (found under {root})"
+    where = " or ".join(str(r) for r in results_roots(config))
+    return (
+        f"note: the studio's Benchmark tab does not list {out}; it lists results.json files up to "
+        f"{SEARCH_DEPTH} folders under {where} (STUDIO_OUTPUT_DIR, STUDIO_DATA_DIRS)"
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:

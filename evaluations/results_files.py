@@ -1,10 +1,20 @@
 """Writing benchmark results: ``results.json`` (everything), ``results.csv`` (one line per row and
-metric) and ``results.md`` (the leaderboard, provenance and constants)."""
+metric) and ``results.md`` (the leaderboard, provenance and constants); and finding them again.
+
+Where the studio looks (:func:`results_roots`): its output folder (``STUDIO_OUTPUT_DIR``, default
+``./outputs``; the Benchmark tab's quick runs go to ``<output>/benchmarks/``) and the data folders
+(``STUDIO_DATA_DIRS``), searched :data:`SEARCH_DEPTH` folders deep, so
+``python -m studio benchmark --out outputs/my-run`` is listed; and the leaderboard the studio ships
+(:func:`shipped_leaderboard`, ``assets/leaderboard/results.json``, made by
+``scripts/build_leaderboard.py``).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +24,11 @@ from evaluations.results import (
     BenchmarkResults,
     leaderboard_markdown,
 )
+from studio.config import StudioConfig
+
+RESULTS_NAME = "results.json"
+SEARCH_DEPTH = 4  # folders below a root: <output>/benchmarks/quick-<key>/ is 2, --out a/b/c is 3
+LEADERBOARD_FOLDER = "leaderboard"  # under the assets folder
 
 
 def results_csv(results: BenchmarkResults) -> str:
@@ -100,3 +115,51 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"cannot store {type(value).__name__} in results.json")
+
+
+def results_roots(config: StudioConfig) -> tuple[Path, ...]:
+    """The folders whose ``results.json`` files the studio lists: output folder, then data folders."""
+    return tuple(dict.fromkeys(Path(p) for p in (config.output_dir, *config.data_dirs)))
+
+
+def shipped_leaderboard(assets_dir: str | Path) -> Path | None:
+    """``<assets>/leaderboard/results.json``, the leaderboard the studio ships, when it is there."""
+    path = Path(assets_dir) / LEADERBOARD_FOLDER / RESULTS_NAME
+    return path.resolve() if path.is_file() else None
+
+
+def find_results(roots: Iterable[str | Path], depth: int = SEARCH_DEPTH) -> list[Path]:
+    """Every ``results.json`` in or below ``roots`` (at most ``depth`` folders down), resolved,
+    newest first. Symlinked folders are not entered and a file whose real path is outside its
+    root is left out, so a link in a data folder cannot list (and then serve) a file elsewhere."""
+    from studio.formats import FormatError
+    from studio.formats.paths import resolve_inside
+
+    found: set[Path] = set()
+    for root in map(Path, roots):
+        if not root.is_dir():
+            continue
+        base = len(root.parts)
+        for folder, subfolders, files in os.walk(root, followlinks=False):
+            if len(Path(folder).parts) - base >= depth:
+                subfolders.clear()  # deep enough: a results folder is never buried further
+            if RESULTS_NAME not in files:
+                continue
+            try:
+                path = resolve_inside(root, Path(folder, RESULTS_NAME).relative_to(root))
+            except FormatError:
+                continue
+            if path.is_file():
+                found.add(path)
+    return sorted(found, key=lambda p: (-p.stat().st_mtime, str(p)))
+
+
+def listed_where(out: str | Path, config: StudioConfig) -> Path | None:
+    """The root of :func:`results_roots` under which results written to ``out`` are listed, or
+    ``None`` when the studio will not list them (outside every root, or too deep)."""
+    target = Path(out).resolve()
+    for root in results_roots(config):
+        base = root.resolve()
+        if target.is_relative_to(base) and len(target.parts) - len(base.parts) <= SEARCH_DEPTH:
+            return root
+    return None

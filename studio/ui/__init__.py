@@ -59,8 +59,8 @@ def build_app(config: StudioConfig, pool: ModelPool | None = None, problem: str 
                 wire_compare_load = compare.build_tab(config, pool)
             with gr.Tab("Explore", id="explore"):
                 explore.build_tab(config)
-            with gr.Tab("Benchmark", id="benchmark"):
-                benchmark.build_tab(config, pool)
+            with gr.Tab("Benchmark", id="benchmark") as benchmark_tab:
+                benchmark.build_tab(config, pool, benchmark_tab)
             with gr.Tab("Study", id="study"):
                 gr.Markdown(STUDY_NOTE)
         wire_compare_load(app)  # a shared link (?prompt=...&seed=...) fills the Compare inputs

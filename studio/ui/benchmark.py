@@ -1,10 +1,12 @@
 """Benchmark tab: the leaderboard of saved results (or a ``--quick`` run started here), with the
 evaluator's provenance and a chart per metric.
 
-Results are ``results.json`` files written by ``python -m studio benchmark`` (or by this tab into
-``<output_dir>/benchmarks/``). Several files share one table only when
-:func:`evaluations.results.combine_results` says they are comparable; otherwise the tab shows
-its reason. Scoring itself is :func:`evaluations.benchmark.run_benchmark`.
+Results are ``results.json`` files written by ``python -m studio benchmark --out DIR`` anywhere
+under the studio's output folder or a data folder (or by this tab into
+``<output_dir>/benchmarks/``; see :mod:`evaluations.results_files`), plus the leaderboard the
+studio ships (``assets/leaderboard/``, shown when the tab opens). Several files share one table
+only when :func:`evaluations.results.combine_results` says they are comparable; otherwise the tab
+shows its reason. Scoring itself is :func:`evaluations.benchmark.run_benchmark`.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import plotly.graph_objects as go
 
+from evaluations.results_files import find_results, results_roots, shipped_leaderboard
 from studio.config import StudioConfig
 from studio.models.pool import ModelPool
 from studio.ui.common import dataset_choices, resolve_dataset
@@ -31,20 +35,33 @@ def results_folder(config: StudioConfig) -> Path:
 
 
 def saved_results(config: StudioConfig) -> list[str]:
-    """``results.json`` files under the studio's benchmark folder and the data folders, newest first
-    (a file reached through a symlink that leads out of its folder is left out)."""
-    from studio.formats import FormatError
-    from studio.formats.paths import resolve_inside
+    """The shipped leaderboard first, then every ``results.json`` under the output and data folders,
+    newest first (a file reached through a symlink that leads out of its folder is left out)."""
+    shipped = shipped_leaderboard(config.assets_dir)
+    found = [*([shipped] if shipped else []), *find_results(results_roots(config))]
+    return [str(path) for path in dict.fromkeys(found)]
 
-    found = set()
-    for root in (results_folder(config), *config.data_dirs):
-        for path in root.glob("**/results.json") if root.is_dir() else ():
-            try:
-                found.add(resolve_inside(root, path.relative_to(root)))
-            except FormatError:
-                continue
-    found = {path for path in found if path.is_file()}
-    return [str(p) for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)]
+
+def results_choices(config: StudioConfig) -> list[tuple[str, str]]:
+    """(label, path) of :func:`saved_results`: the shipped leaderboard by name, the others by their
+    path inside the output or data folder they were found in."""
+    shipped = shipped_leaderboard(config.assets_dir)
+    roots = [root.resolve() for root in results_roots(config)]
+    choices = []
+    for path in map(Path, saved_results(config)):
+        if path == shipped:
+            label = "Shipped leaderboard (assets/leaderboard/results.json)"
+        else:
+            root = next((r for r in roots if path.is_relative_to(r)), path.parent)
+            label = f"{root.name}/{path.relative_to(root).as_posix()}"
+        choices.append((label, str(path)))
+    return choices
+
+
+def default_selection(config: StudioConfig) -> list[str]:
+    """What the tab shows when it opens: the shipped leaderboard, when there is one."""
+    shipped = shipped_leaderboard(config.assets_dir)
+    return [str(shipped)] if shipped else []
 
 
 def listed_only(config: StudioConfig, paths: list[str] | None) -> list[str]:
@@ -165,7 +182,12 @@ def run_quick(
 ) -> tuple[str, str]:
     """Run a ``--quick`` benchmark of ``names`` on the test split of ``data``; returns (path, log).
 
-    The output folder is named by a hash of the request, so the same request reuses its results.
+    The same call as ``python -m studio benchmark --quick`` (:func:`evaluations.benchmark.
+    run_benchmark`, same protocol and seed), in this thread: measured back to back on the 2-core
+    machine it takes the command's time (README, Evaluation and leaderboard). ``progress`` (a
+    ``gr.Progress``) is told which model runs and how many clips are done; the log gets one timed
+    line per model. The output folder is named by a hash of the request, so the same request
+    reuses its folder.
     """
     from evaluations.benchmark import run_benchmark
     from evaluations.protocol import BenchmarkError, quick_protocol
@@ -178,32 +200,48 @@ def run_quick(
     key = hashlib.sha256(json.dumps([sorted(names), str(root)]).encode()).hexdigest()[:16]
     out = results_folder(config) / f"quick-{key}"
     messages: list[str] = []
+    started = time.perf_counter()
 
-    def log(message: str) -> None:
-        messages.append(message)
+    def step(done: int, total: int, what: str) -> None:
         if progress is not None:
-            progress(None, desc=message[:80])
+            progress((done, total), desc=what, unit="clips")
+
+    def note(message: str) -> None:
+        messages.append(f"{time.perf_counter() - started:6.1f} s  {message}")
 
     try:
         results = run_benchmark(
-            names, root, "test", quick_protocol(), models_config=config.models_config, progress=False, log=log
+            names,
+            root,
+            "test",
+            quick_protocol(),
+            models_config=config.models_config,
+            progress=False,
+            log=note,
+            on_step=step,
         )
     except (BenchmarkError, FormatError) as exc:
         raise ValueError(str(exc)) from None
     write_results(results, out)
+    note("done")
     return str(out / "results.json"), "\n".join(messages)
 
 
-def build_tab(config: StudioConfig, pool: ModelPool) -> None:
+def build_tab(config: StudioConfig, pool: ModelPool, tab: gr.Tab | None = None) -> None:
     gr.Markdown(
         "Scores from `python -m studio benchmark` (or a quick run below): the ground truth first, scored "
         "by the same evaluator; HumanML3D-protocol metrics as mean ± 1.96·σ/√n over replications, CTEG "
-        "metrics ± bootstrap SE. Results from different evaluators are never put in one table.",
+        "metrics ± bootstrap SE. Results from different evaluators are never put in one table. The list "
+        "holds the shipped leaderboard and every `results.json` under the output folder "
+        f"(`{config.output_dir.name}/`, e.g. `--out {config.output_dir.name}/my-run`) and the data folders.",
         elem_classes="studio-note",
     )
+    selected = default_selection(config)
+    first_view = leaderboard_view(selected or None)
     with gr.Row():
         files = gr.Dropdown(
-            saved_results(config),
+            results_choices(config),
+            value=selected,
             multiselect=True,
             label="Saved results (results.json)",
             allow_custom_value=False,
@@ -222,10 +260,10 @@ def build_tab(config: StudioConfig, pool: ModelPool) -> None:
             )
         run = gr.Button("Run quick benchmark", variant="primary")
         run_log = gr.Markdown()
-    board = gr.Markdown()
-    provenance = gr.Markdown()
-    metric = gr.Dropdown([], label="Metric")
-    chart = gr.Plot(label="Metric by model")
+    board = gr.Markdown(first_view[0])
+    provenance = gr.Markdown(first_view[1])
+    metric = gr.Dropdown(first_view[2].get("choices") or [], value=first_view[2].get("value"), label="Metric")
+    chart = gr.Plot(first_view[3], label="Metric by model")
 
     def on_files(paths):
         try:
@@ -239,15 +277,24 @@ def build_tab(config: StudioConfig, pool: ModelPool) -> None:
         except ValueError:
             return None
 
+    def relist():
+        return gr.update(choices=results_choices(config))
+
     files.change(on_files, files, [board, provenance, metric, chart], api_visibility="private")
     metric.change(on_metric, [files, metric], chart, api_visibility="private")
-    refresh.click(lambda: gr.update(choices=saved_results(config)), None, files, api_visibility="private")
+    refresh.click(relist, None, files, api_visibility="private")
+    if tab is not None:  # opening the tab lists results written meanwhile
+        tab.select(relist, None, files, api_visibility="private")
 
     def on_run(names, folder, progress=gr.Progress()):  # Gradio injects progress through this default
         try:
             path, log = run_quick(config, names or [], folder, progress)
         except ValueError as exc:
             return gr.update(), f"**Could not run the benchmark.** {exc}"
-        return gr.update(choices=saved_results(config), value=[path]), f"Wrote `{path}`.\n\n```\n{log}\n```"
+        return (
+            gr.update(choices=results_choices(config), value=[path]),
+            f"Wrote `{path}`.\n\n```\n{log}\n```",
+        )
 
-    run.click(on_run, [models, data], [files, run_log], api_visibility="private")
+    # one quick run at a time: each takes both CPUs for minutes; a second request waits its turn
+    run.click(on_run, [models, data], [files, run_log], api_visibility="private", concurrency_limit=1)

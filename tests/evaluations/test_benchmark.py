@@ -191,3 +191,55 @@ def test_batched_generation_groups_by_length():
     assert [len(m) for m in out] == [20, 30, 20, 20]  # 10 fps
     with pytest.raises(ModelRunError, match="out of memory"):
         generate_all(FakeBatched(fail=True), ["a"], np.array([2.0]), [0])
+
+
+def test_progress_names_each_model_and_counts_clips(
+    tiny_corpus, tiny_evaluator_path, tiny_recogniser_path, tiny_models_config
+):
+    """``on_step`` is what the Benchmark tab shows: which model runs, and the clips done of all."""
+    from evaluations.benchmark import run_benchmark
+    from evaluations.emotion import EmotionRecogniser
+    from evaluations.evaluator import Evaluator
+
+    steps, lines = [], []
+    results = run_benchmark(
+        ["tiny-emotion-label", "tiny-retrieval"],
+        tiny_corpus,
+        "train",
+        Protocol(replications=2, n_prompts=32),
+        models_config=tiny_models_config,
+        evaluator=Evaluator.load(tiny_evaluator_path),
+        recogniser=EmotionRecogniser.load(tiny_recogniser_path),
+        geometry=False,
+        progress=False,
+        log=lines.append,
+        on_step=lambda done, total, what: steps.append((done, total, what)),
+    )
+    assert [row.model for row in results.rows] == ["ground-truth", "tiny-emotion-label", "tiny-retrieval"]
+    assert {total for _, total, _ in steps} == {32 + 2 * 2 * 32}
+    assert [done for done, _, _ in steps] == sorted(done for done, _, _ in steps)  # never goes back
+    assert steps[-1] == (160, 160, "done")
+    whats = [what for _, _, what in steps]
+    assert whats[:3] == [
+        "scoring the ground truth (32 clips)",
+        "tiny-emotion-label (1/2): loading",
+        "tiny-emotion-label (1/2): generating replication 1/2",
+    ]
+    assert "tiny-retrieval (2/2): scoring" in whats
+    done_lines = [line for line in lines if "clips generated in" in line]
+    assert [line.split(":")[0] for line in done_lines] == ["tiny-emotion-label", "tiny-retrieval"]
+
+
+def test_the_cli_says_whether_the_studio_lists_the_results(tmp_path, monkeypatch):
+    from evaluations.cli import studio_listing
+
+    monkeypatch.setenv("STUDIO_OUTPUT_DIR", str(tmp_path / "outputs"))
+    monkeypatch.setenv("STUDIO_DATA_DIRS", str(tmp_path / "data"))
+    assert "Benchmark tab lists it" in studio_listing(str(tmp_path / "outputs" / "runs" / "quick"))
+    assert "Benchmark tab lists it" in studio_listing(str(tmp_path / "data" / "corpus" / "bench"))
+    elsewhere = studio_listing(str(tmp_path / "runs" / "quick"))
+    assert elsewhere.startswith("note: the studio's Benchmark tab does not list") and "outputs" in elsewhere
+    assert "does not list" in studio_listing(str(tmp_path / "outputs" / "a" / "b" / "c" / "d" / "e"))
+    from studio.config import ASSETS_DIR
+
+    assert "shipped leaderboard" in studio_listing(str(ASSETS_DIR / "leaderboard"))
