@@ -77,38 +77,65 @@ def wait_until_ready(url: str, server: subprocess.Popen, timeout_s: float) -> fl
     raise RuntimeError(f"the app did not answer within {timeout_s:.0f} s")
 
 
+def tab_player(page, timeout_ms: float):
+    """The Compare tab's player frame (the iframe's own frame: ``page.frames`` may not list a
+    frame the page's script inserted until it has navigated)."""
+    return page.wait_for_selector("#studio-player iframe", timeout=timeout_ms).content_frame()
+
+
 def player_in_tab(page, timeout_ms: float):
     """The Compare tab's player frame, once its landing request has been drawn."""
-    page.wait_for_selector("#studio-player iframe", timeout=timeout_ms)
-    frame = next(f for f in page.frames if "/player?" in f.url)
+    frame = tab_player(page, timeout_ms)
     frame.wait_for_function(PLAYER_READY, timeout=timeout_ms, polling=50)
     return frame
 
 
+# the press on the page's own clock, epoch milliseconds (comparable with its frame's)
+RECORD_PRESS = """() => {
+  const button = [...document.querySelectorAll("button")].find((b) => b.textContent.trim() === "Generate");
+  const press = () => { window.pressedAt = performance.timeOrigin + performance.now(); };
+  button.addEventListener("pointerdown", press, {capture: true, once: true});
+}"""
+PAGE_IDLE = "() => new Promise((done) => requestIdleCallback(() => done(true), {timeout: 10000}))"
+
+
 def run_compare(page, seed: int, timeout_ms: float, video: bool = True) -> dict[str, float]:
-    """Click Generate with ``seed``: seconds until the tab's player shows a first model's motion
-    (``first``), every model's (``preview``), and (with ``video``) until a new MP4 has loaded
-    (``video``; a repeated request gets the same file back, so there is nothing new to wait for)."""
+    """Click Generate with ``seed``: seconds from the press (the page's pointerdown) until the
+    tab's player has drawn a first model's motion (``first``) and every model's (``preview``),
+    and (with ``video``) until a new MP4 has loaded (``video``; a repeated request gets the same
+    file back, so there is nothing new to wait for).
+
+    The press waits until the page is idle: a click sent while the page still lays out the last
+    answer (its chart and downloads) waits for that, which is the last request's time. The
+    player's times are its own (``motionFrame``, ``completeFrame``: the frames drawn), read on
+    the page's clock, so Playwright's round trips are not counted."""
     page.get_by_label("Seed").fill(str(seed))
     page.get_by_label("Seed").press("Tab")  # Gradio reads a number box on blur
-    frame = next(f for f in page.frames if "/player?" in f.url)
+    frame = tab_player(page, timeout_ms)
     loads = frame.evaluate("player.loads")
     old_src = page.evaluate("() => document.querySelector('video')?.src ?? null")
+    page.evaluate(PAGE_IDLE)
+    page.evaluate(RECORD_PRESS)
     start = time.perf_counter()
     page.get_by_role("button", name="Generate").click()
     frame.wait_for_function(
-        "n => player.loads > n && player.panels.some(p => !p.pending && !p.error)",
+        f"n => player.loads > n && (({PLAYER_READY}) || player.timings.motionFrame !== undefined)",
         arg=loads,
         timeout=timeout_ms,
         polling=20,
     )
-    first = time.perf_counter() - start
     frame.wait_for_function(
-        f"n => player.loads > n && ({PLAYER_READY})", arg=loads, timeout=timeout_ms, polling=20
+        f"n => player.loads > n && ({PLAYER_READY}) && player.timings.completeFrame !== undefined",
+        arg=loads,
+        timeout=timeout_ms,
+        polling=20,
     )
-    preview = time.perf_counter() - start
     if frame.evaluate("window.playerError || null"):
         raise RuntimeError(f"the player failed: {frame.evaluate('window.playerError')}")
+    pressed = page.evaluate("window.pressedAt")
+    drawn = frame.evaluate("({origin: performance.timeOrigin, ...player.timings})")
+    first = (drawn["origin"] + drawn.get("motionFrame", drawn["completeFrame"]) - pressed) / 1000
+    preview = (drawn["origin"] + drawn["completeFrame"] - pressed) / 1000
     if not video:
         return {"first": first, "preview": preview}
     page.wait_for_function(

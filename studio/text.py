@@ -14,6 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from studio.threads import one_thread
+
 EMBEDDING_DIM = 384
 MODEL_NAME = "all-MiniLM-L6-v2"
 _lock = threading.Lock()
@@ -47,6 +49,7 @@ def embed_texts(texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
 @lru_cache(maxsize=4096)
 def embed_text(text: str) -> np.ndarray:
     """One string -> ``(384,) float32`` unit vector, memoised (prompts repeat in the UI)."""
-    vector = embed_texts([text])[0]
+    with one_thread():  # one prompt: a request's latency (studio.threads)
+        vector = embed_texts([text])[0]
     vector.setflags(write=False)
     return vector

@@ -26,7 +26,6 @@ keyframes       JSON script: ``{"background", "emotion", "keyframes": [{"time_s"
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -45,6 +44,7 @@ from studio.corpus.steps import FPS
 from studio.corpus.synth import render
 from studio.corpus.text import Wording, word_plan
 from studio.motion import ARKIT_CHANNELS, MotionClip
+from studio.threads import one_blas_thread
 
 CORPUS_VERSION = "1"
 N_PERFORMERS = 64
@@ -211,20 +211,10 @@ def make_item(index: int, seed: int, performers: tuple[Performer, ...]) -> Corpu
     )
 
 
-def _one_blas_thread() -> contextlib.AbstractContextManager[object]:
-    """Keep BLAS single-threaded: the corpus multiplies many small (T, 61) matrices, and
-    OpenBLAS spreading each over threads made them ~400x slower on a 2-core machine."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 def iter_corpus(n: int, seed: int, start: int = 0) -> Iterator[CorpusItem]:
     """Items ``start .. n-1`` of the corpus with ``seed`` (BLAS limited to one thread meanwhile)."""
     performers = make_performers(seed, N_PERFORMERS)
-    with _one_blas_thread():
+    with one_blas_thread():  # many small (T, 61) products
         for index in range(start, n):
             yield make_item(index, seed, performers)
 

@@ -1,8 +1,7 @@
-"""Small pieces every built-in family needs: seeded randomness, the synthetic cast, BLAS limits."""
+"""Small pieces every built-in family needs: seeded randomness, the synthetic cast, checkpoints."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from functools import lru_cache
 
@@ -24,23 +23,6 @@ def performers():
     from studio.corpus.performers import make_performers
 
     return make_performers(0)
-
-
-@lru_cache(maxsize=1)
-def _threadpools():
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return None
-    return ThreadpoolController()
-
-
-def one_blas_thread() -> contextlib.AbstractContextManager[object]:
-    """Run the small matrix products of one request on one BLAS thread: with another process
-    busy on a 2-core machine, two OpenBLAS threads spinning against it made a 5k x 384
-    mat-vec ~40x slower (7.7 ms vs 0.2 ms)."""
-    pools = _threadpools()
-    return pools.limit(limits=1, user_api="blas") if pools is not None else contextlib.nullcontext()
 
 
 def family_checkpoint(spec: ModelSpec, family: str) -> Checkpoint:

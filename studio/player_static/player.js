@@ -517,6 +517,7 @@ function main() {
     pause();
     shown.complete = false;
     shown.curvesReady = false;
+    for (const key of ["payload", "rig", "motionFrame", "complete", "completeFrame"]) delete timings[key];
     timings.loadStart = performance.now();
     setStatus("Generating…");
     try {
@@ -654,7 +655,11 @@ function main() {
       framesSinceComplete += 1;
       if (framesSinceComplete === 1) timings.completeFrame = now;
     }
-    if (timings.firstFrame === undefined && panels.some((p) => p.values)) timings.firstFrame = now;
+    if (panels.some((p) => p.values)) {
+      timings.firstFrame ??= now;
+      // this load's first motion drawn: its panels replace the old ones in the task that sets `rig`
+      if (timings.rig !== undefined) timings.motionFrame ??= now;
+    }
   }
 
   /** Panel `i`'s pixels as drawn now: RGBA rows bottom-up (GL's order), size × size. */
@@ -780,7 +785,8 @@ function main() {
   // What tests, scripts and the Compare tab read and call. time: seconds; frame: 0..nFrames-1
   // (clips at panelFps frames per second); fps: frames the player drew in the last second;
   // timings: milliseconds since navigation start (moduleStart; per load: loadStart, payload,
-  // rig, complete, completeFrame; firstFrame); curvePlayhead: seconds. `ready`: every panel of
+  // rig, motionFrame (its first motion drawn), complete, completeFrame (all of it drawn);
+  // firstFrame); curvePlayhead: seconds. `ready`: every panel of
   // the current request has arrived and has been drawn; `curvesReady`: its curves have too.
   window.player = {
     get time() {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.app import GL_ARGS
+from benchmarks.app import GL_ARGS, tab_player
 from benchmarks.app import PLAYER_READY as READY
 from tests.models.conftest import STORED_PROMPTS
 from tests.ui.conftest import launch_chromium
@@ -19,8 +19,7 @@ def gl_browser():
 
 
 def player_frame(page):
-    page.wait_for_selector("#studio-player iframe", timeout=60_000)
-    return next(frame for frame in page.frames if "/player?" in frame.url)
+    return tab_player(page, 60_000)
 
 
 def test_generate_plays_in_the_tab_s_player_and_the_video_follows(gl_browser, compare_url, screenshot_dir):

@@ -24,9 +24,10 @@ import numpy as np
 
 from studio.formats.checkpoints import write_checkpoint
 from studio.models.base import ExpressionModel, ModelError, ModelSpec
-from studio.models.common import family_checkpoint, one_blas_thread, performers, prompt_rng
+from studio.models.common import family_checkpoint, performers, prompt_rng
 from studio.models.registry import register_model
 from studio.motion import ARKIT_CHANNELS, N_ARKIT, MotionClip
+from studio.threads import one_blas_thread
 
 FAMILY = "retrieval"
 FORMAT_VERSION = 1
