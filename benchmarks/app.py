@@ -8,12 +8,14 @@ Measures what a researcher waits for, against a real server process and a real b
   Compare tab's player has drawn the landing example (its answers ship in assets/examples).
 - ``compare_s``: click *Generate* with the chosen models, a ``--duration``-second clip, seed 0,
   until the side-by-side ``<video>`` has loaded (first run: models and the text encoder load).
-- ``compare_warm_s``: the same with seed 1 (models loaded); ``preview_s``: from that click until
-  the tab's player shows every model's motion (``player.ready``), ``preview_first_s`` until it
-  shows the first model's; ``preview_over_compare`` = preview_s / compare_warm_s;
-  ``preview_cold_s``: preview_s of the first (seed 0) click.
-- ``cached_s``: the identical request (seed 1) again: click until the player shows it all (its
-  video is the same file, not rendered again).
+- ``compare_warm_s``: the same with seed 1 (models loaded); ``preview_s``: from that press until
+  the tab's player has drawn every model's motion, ``preview_first_s`` until it has drawn the
+  first model's; ``preview_over_compare`` = preview_s / compare_warm_s; ``preview_cold_s``:
+  preview_s of the first (seed 0) click. The press is the page's pointerdown and the frames are
+  the player's own timestamps, on the page's clock; each press waits until the page is idle
+  (the last answer laid out), as a person reads a result before asking again.
+- ``cached_s``: the identical request (seed 1) again: press until the player has drawn it all
+  (its video is the same file, not rendered again).
 - ``player_first_frame_s``: the player's own page (``/player``), DOMContentLoaded -> first frame.
 - ``player_fps``: frames per second that page reports while playing four default heads at 512²
   each (a 2048x512 canvas), headless Chromium with software GL (ANGLE on Mesa's EGL).
