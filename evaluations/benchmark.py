@@ -81,6 +81,7 @@ from evaluations.scoring import Context, score_row
 from studio.config import StudioConfig
 from studio.errors import StudioError
 from studio.models import ExpressionModel
+from studio.threads import all_threads
 
 __all__ = [
     "BenchmarkError",
@@ -188,6 +189,7 @@ def _reference_items(dataset: Any, split: str, rest: list[Any], subset: list[Any
     )
 
 
+@all_threads()  # a Gradio worker may have been started with one (studio.threads)
 def run_benchmark(
     model_names: Sequence[str],
     data: str | Path,

@@ -223,6 +223,11 @@ def curve_section(
     except Exception as exc:  # the curves must never cost the motion (an encoder that fails to load)
         reason = f"the widest-moving channels (the prompt was not read: {exc})"
         choice = CurveChoice(None, tuple(default_curves(clips)), reason)
+    return curves_entry(choice)
+
+
+def curves_entry(choice: CurveChoice) -> dict[str, Any]:
+    """The stream's curve fields for ``choice``, with every channel grouped for the picker."""
     return {
         "curves": list(choice.channels),
         "curves_reason": choice.reason,
@@ -361,6 +366,39 @@ def request_section(request: PreviewRequest) -> dict[str, Any]:
     }
 
 
+def stream_header(asset: RigAsset, request: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]:
+    """The stream's first line: its format, frame rate, channels, rig and one panel per label."""
+    return {
+        "format": STREAM_FORMAT,
+        "fps": OUTPUT_FPS,
+        "channels": list(ARKIT_CHANNELS),
+        "rig": rig_section(asset),
+        "request": request,
+        "panels": [{"label": label} for label in labels],
+    }
+
+
+def clip_lines(
+    clip: MotionClip, label: str, title: str, rig: str = "default", *, rigs: RigCache | None = None
+) -> list[dict[str, Any]]:
+    """One clip (a file read on the server) as the stream's lines, for a page to hand to its
+    player (``player.show(lines)``): the header, its panel, then ``done`` with the curves of
+    the clip's own prompt when it has one (else its widest-moving channels). ``title`` is the
+    line under the picture. A FLAME clip's panel says the player draws ARKit clips only."""
+    spec, played = panel_spec(label, clip)
+    n_frames = played.n_frames if played is not None else 1
+    duration_s = (n_frames - 1) / OUTPUT_FPS
+    header = stream_header((rigs or RIGS).get(rig), {"title": title, "duration_s": duration_s}, [label])
+    prompt = str(clip.meta.get("prompt", "") or "").strip()
+    clips = [played] if played is not None else []
+    if prompt:
+        curves = curve_section(prompt, clips)
+    else:  # a capture take has no prompt: its own busiest channels
+        curves = curves_entry(rank_curves(None, clips, N_CURVES, why_none="the file has no prompt"))
+    done = {"done": True, "n_frames": n_frames, "duration_s": duration_s, **curves}
+    return [header, {"panel": 0, **spec}, done]
+
+
 def preview_stream(pool: ModelPool, request: PreviewRequest, rigs: RigCache | None = None) -> Iterator[str]:
     """The payload as NDJSON lines, each panel sent as soon as its model has answered.
 
@@ -368,15 +406,7 @@ def preview_stream(pool: ModelPool, request: PreviewRequest, rigs: RigCache | No
     the models run), then ``{panel: i, ...}`` per model in order (the fields of a payload panel),
     then ``{done: true, n_frames, duration_s, curves}``. Blocking: iterate off the event loop.
     """
-    asset = (rigs or RIGS).get(request.rig)
-    header = {
-        "format": STREAM_FORMAT,
-        "fps": OUTPUT_FPS,
-        "channels": list(ARKIT_CHANNELS),
-        "rig": rig_section(asset),
-        "request": request_section(request),
-        "panels": [{"label": name} for name in request.models],
-    }
+    header = stream_header((rigs or RIGS).get(request.rig), request_section(request), request.models)
     yield json.dumps(header) + "\n"
     played = []
     # the prompt is read (its category picks the curves) while the models run: reading it may

@@ -11,6 +11,7 @@ idle); OpenBLAS spreading a 5k x 384 mat-vec over two threads made it ~40x slowe
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from functools import lru_cache
 
@@ -50,3 +51,26 @@ def one_thread() -> Iterator[None]:
     """BLAS and torch on one thread inside the block: for one request's clip or prompt."""
     with one_blas_thread(), one_torch_thread():
         yield
+
+
+def machine_threads() -> int:
+    """The intra-op threads a batch job should use: ``OMP_NUM_THREADS`` when set, else the cores
+    this process may run on (torch's own default on the machines the studio runs on)."""
+    configured = os.environ.get("OMP_NUM_THREADS", "")
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def all_threads() -> Iterator[None]:
+    """torch on :func:`machine_threads` threads inside the block, for a batch job on a thread that
+    may have been started while a request held one thread (it would have inherited that)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(machine_threads())
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -47,3 +47,27 @@ def test_a_block_on_another_thread_leaves_this_one_alone():
         assert seen == [1, 2]
     finally:
         torch.set_num_threads(before)
+
+
+def test_all_threads_on_a_thread_started_while_a_request_held_one():
+    """A Gradio worker started during a request's block inherits one thread; a batch job there
+    (the Benchmark tab's quick run) gets the machine's threads back."""
+    from studio.threads import all_threads, machine_threads
+
+    before = torch.get_num_threads()
+    seen = []
+
+    def batch_job() -> None:
+        seen.append(torch.get_num_threads())
+        with all_threads():
+            seen.append(torch.get_num_threads())
+        seen.append(torch.get_num_threads())
+
+    try:
+        with one_thread():
+            worker = threading.Thread(target=batch_job)
+            worker.start()
+            worker.join(10)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, machine_threads(), 1]

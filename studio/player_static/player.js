@@ -502,12 +502,8 @@ function main() {
   }
 
   // -- loading a request -------------------------------------------------------------------------
-  /**
-   * Show `request` (URLSearchParams or {prompt, seed, models, duration, rig}): panels appear at
-   * once and each starts playing when its model has answered. A newer load supersedes this one.
-   * Resolves when every panel has arrived; rejects with the server's message.
-   */
-  async function load(request) {
+  /** A new load supersedes the one before: returns its number and whether to play when motion comes. */
+  function beginLoad() {
     const mine = ++loadCount;
     aborter?.abort();
     aborter = new AbortController();
@@ -519,6 +515,72 @@ function main() {
     shown.curvesReady = false;
     for (const key of ["payload", "rig", "motionFrame", "complete", "completeFrame"]) delete timings[key];
     timings.loadStart = performance.now();
+    return { mine, resume };
+  }
+
+  /**
+   * Show the stream's lines (see studio/player.py: a header, one line per panel, then `done`),
+   * as they come: panels appear at once and each starts playing when its line has arrived.
+   * Returns false when a newer load took over.
+   */
+  async function consume(lines, request, mine, resume) {
+    let played = 0;
+    for await (const line of lines) {
+      if (mine !== loadCount) return false; // superseded
+      if (line.format) {
+        timings.payload = performance.now();
+        const rig = await loadRig(line.rig.url);
+        timings.rig = performance.now();
+        if (mine !== loadCount) return false;
+        shown.panels.forEach(disposePanel);
+        shown.channels = line.channels;
+        shown.nChannels = line.channels.length;
+        shown.fps = line.fps;
+        shown.request = line.request;
+        shown.rigName = line.rig.name;
+        shown.size = panelSize(params, line.panels.length);
+        shown.curveNames = [];
+        shown.panels = line.panels.map((p) => buildPanel(rig, material, p.label, line.channels));
+        const cameraName = request.camera ?? cameraAsked;
+        usePreset(line.rig.cameras[cameraName in line.rig.cameras ? cameraName : "front"]);
+        setTimeline(Math.round(line.request.duration_s * line.fps));
+        layout();
+        const r = line.request;
+        $("request").textContent =
+          r.title ?? `"${r.prompt}" · seed ${r.seed} · ${r.duration_s} s · rig ${line.rig.name}`;
+        $("stage").hidden = false;
+        state.dirty = true;
+      } else if (line.done) {
+        shown.curveNames = line.curves;
+        $("curves-reason").textContent = line.curves_reason ? `· ${line.curves_reason}` : "";
+        buildPicker(line.curve_groups ?? []);
+        setTimeline(line.n_frames);
+        drawCurveStrip();
+      } else {
+        const panel = shown.panels[line.panel];
+        fill(panel, line);
+        describe(panel);
+        if (panel.values) played += 1;
+        if (shown.panels.every((p) => !p.pending)) finish(mine);
+        setTimeline(Math.max(...shown.panels.map((p) => p.nFrames), 1));
+        drawCurveStrip();
+        if (played === 1 && resume) play(); // motion as soon as there is some
+        state.dirty = true;
+      }
+    }
+    if (mine !== loadCount) return false;
+    finish(mine);
+    shown.curvesReady = true;
+    return true;
+  }
+
+  /**
+   * Show `request` (URLSearchParams or {prompt, seed, models, duration, rig}): panels appear at
+   * once and each starts playing when its model has answered. A newer load supersedes this one.
+   * Resolves when every panel has arrived; rejects with the server's message.
+   */
+  async function load(request) {
+    const { mine, resume } = beginLoad();
     setStatus("Generating…");
     try {
       const response = await fetch(`/player/api/stream?${apiQuery(request)}`, { signal: aborter.signal });
@@ -526,58 +588,27 @@ function main() {
         const body = await response.json().catch(() => null);
         throw new Error(body?.message ?? `the server answered ${response.status}`);
       }
-      let played = 0;
-      for await (const line of jsonLines(response)) {
-        if (mine !== loadCount) return; // superseded
-        if (line.format) {
-          timings.payload = performance.now();
-          const rig = await loadRig(line.rig.url);
-          timings.rig = performance.now();
-          if (mine !== loadCount) return;
-          shown.panels.forEach(disposePanel);
-          shown.channels = line.channels;
-          shown.nChannels = line.channels.length;
-          shown.fps = line.fps;
-          shown.request = line.request;
-          shown.rigName = line.rig.name;
-          shown.size = panelSize(params, line.panels.length);
-          shown.curveNames = [];
-          shown.panels = line.panels.map((p) => buildPanel(rig, material, p.label, line.channels));
-          const cameraName = request.camera ?? cameraAsked;
-          usePreset(line.rig.cameras[cameraName in line.rig.cameras ? cameraName : "front"]);
-          setTimeline(Math.round(line.request.duration_s * line.fps));
-          layout();
-          const r = line.request;
-          $("request").textContent = `"${r.prompt}" · seed ${r.seed} · ${r.duration_s} s · rig ${line.rig.name}`;
-          $("stage").hidden = false;
-          state.dirty = true;
-        } else if (line.done) {
-          shown.curveNames = line.curves;
-          $("curves-reason").textContent = line.curves_reason ? `· ${line.curves_reason}` : "";
-          buildPicker(line.curve_groups ?? []);
-          setTimeline(line.n_frames);
-          drawCurveStrip();
-        } else {
-          const panel = shown.panels[line.panel];
-          fill(panel, line);
-          describe(panel);
-          if (panel.values) played += 1;
-          if (shown.panels.every((p) => !p.pending)) finish(mine);
-          setTimeline(Math.max(...shown.panels.map((p) => p.nFrames), 1));
-          drawCurveStrip();
-          if (played === 1 && resume) play(); // motion as soon as there is some
-          state.dirty = true;
-        }
-      }
-      if (mine !== loadCount) return;
-      finish(mine);
-      shown.curvesReady = true;
+      await consume(jsonLines(response), request, mine, resume);
     } catch (error) {
       if (error.name === "AbortError" || mine !== loadCount) return;
       setStatus(`Could not load this request: ${error.message}`, true);
       window.playerError = error.message;
       throw error;
     }
+  }
+
+  /**
+   * Show lines the page already holds, in the stream's format: a clip file the Explore tab read
+   * on the server (studio.player.clip_lines). Resolves when it is shown.
+   */
+  async function show(lines) {
+    const { mine } = beginLoad();
+    setStatus("");
+    if (!Array.isArray(lines) || !lines.length || !lines[0].format) {
+      setStatus("Nothing to play: not a player stream.", true);
+      return;
+    }
+    await consume(lines, {}, mine, true);
   }
 
   // -- time --------------------------------------------------------------------------------------
@@ -848,6 +879,7 @@ function main() {
     },
     timings,
     load,
+    show,
     play,
     pause,
     seek,
@@ -866,6 +898,11 @@ function main() {
   };
 
   start();
+  if (params.get("wait") === "1") {
+    // a frame that is handed its lines by the page (Explore's clip file): nothing to fetch yet
+    setStatus("Nothing to play yet: choose a clip file.");
+    return undefined;
+  }
   return load(params).catch(() => {}); // the error is on the page and in window.playerError
 }
 

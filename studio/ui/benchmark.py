@@ -259,7 +259,7 @@ def build_tab(config: StudioConfig, pool: ModelPool, tab: gr.Tab | None = None) 
                 label="Dataset folder (inside the data folders)",
             )
         run = gr.Button("Run quick benchmark", variant="primary")
-        run_log = gr.Markdown()
+        run_log = gr.Markdown(elem_id="quick-run-log")
     board = gr.Markdown(first_view[0])
     provenance = gr.Markdown(first_view[1])
     metric = gr.Dropdown(first_view[2].get("choices") or [], value=first_view[2].get("value"), label="Metric")

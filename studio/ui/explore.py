@@ -30,6 +30,25 @@ from studio.security.files import FileAccessError, uploaded_file
 from studio.ui.common import camera_radio, dataset_choices, resolve_dataset
 
 CLIP_TYPES = [".csv", ".npz", ".npy", ".json"]
+# The 3D player in a frame that waits for a clip (studio/player_static); the page hands it the
+# lines the server made from the uploaded file, so no file reference ever reaches the browser.
+CLIP_PLAYER_FRAME = (
+    '<iframe src="player?embed=1&amp;wait=1" title="3D player: the clip file on the default head" '
+    'style="width:100%;height:560px;border:0;display:block" loading="eager"></iframe>'
+)
+SHOW_IN_CLIP_PLAYER = """
+(lines) => {
+  const started = Date.now();
+  const send = () => {
+    const frame = document.querySelector("#clip-player iframe");
+    const player = frame && frame.contentWindow && frame.contentWindow.player;
+    if (player) player.show(lines);
+    else if (Date.now() - started < 60000) setTimeout(send, 100);  // the frame is still loading
+  };
+  if (lines) send();
+  return [];
+}
+"""
 TABLE_COLUMNS = ["id", "prompt", "split", "duration (s)", "keyframes", "prompt category", "clip shows"]
 TABLE_WIDTHS = ["11%", "43%", "6%", "8%", "8%", "12%", "12%"]  # long prompts wrap instead of hiding the rest
 # Dataset charts in reading order (stems of studio.analysis.build_figures); absent ones stay hidden.
@@ -117,17 +136,24 @@ def summary_markdown(loaded: LoadedClip) -> str:
     return table + (f"\n\n**Notes**{notes}" if notes else "")
 
 
-def inspect_file(path: str | None, max_frames: int) -> tuple[str, go.Figure | None]:
-    """Gradio handler: a summary and a curve plot, or one clear message for a bad file."""
+def inspect_file(path: str | None, max_frames: int) -> tuple[str, go.Figure | None, list[dict] | None]:
+    """Gradio handler: a summary, a curve plot and the clip as player lines (:func:`studio.player.
+    clip_lines`, played on the default head in the tab's player), or one clear message for a bad
+    file (and nothing to play)."""
+    from studio.player import clip_lines
+
     if not path:
-        return "Upload a Live Link CSV, keyframe CSV, KeyframeFace answer JSON or npz clip.", None
+        return "Upload a Live Link CSV, keyframe CSV, KeyframeFace answer JSON or npz clip.", None, None
     try:
         loaded = read_clip(uploaded_file(path), max_frames=max_frames)
     except FileAccessError as exc:
-        return f"**Could not read this file.** {exc}", None
+        return f"**Could not read this file.** {exc}", None, None
     except FormatError as exc:
-        return f"**Could not read this file.** {exc.problem}" + (f" ({exc.where})" if exc.where else ""), None
-    return summary_markdown(loaded), curves_figure(loaded.clip)
+        where = f" ({exc.where})" if exc.where else ""
+        return f"**Could not read this file.** {exc.problem}{where}", None, None
+    clip = loaded.clip
+    title = f"{Path(path).name} · {clip.duration_s:.2f} s at {clip.fps:g} fps · {clip.space}"
+    return summary_markdown(loaded), curves_figure(clip), clip_lines(clip, "clip file", title)
 
 
 # -- dataset folders ----------------------------------------------------------------------------
@@ -481,10 +507,17 @@ def build_tab(config: StudioConfig) -> None:
     with gr.Tab("Clip file"):
         with gr.Row():
             with gr.Column(scale=1):
-                upload = gr.File(label="Clip file", file_types=CLIP_TYPES, type="filepath")
+                upload = gr.File(
+                    label="Clip file", file_types=CLIP_TYPES, type="filepath", elem_id="clip-upload"
+                )
                 summary = gr.Markdown()
             with gr.Column(scale=2):
-                plot = gr.Plot(label="Busiest channels")
+                gr.HTML(CLIP_PLAYER_FRAME, elem_id="clip-player", padding=False)
+                plot = gr.Plot(label="Busiest channels", elem_id="clip-curves")
+        lines = gr.JSON(visible="hidden")  # in the page, not shown: the player's input
         upload.change(
-            lambda p: inspect_file(p, config.max_frames), upload, [summary, plot], api_visibility="private"
-        )
+            lambda p: inspect_file(p, config.max_frames),
+            upload,
+            [summary, plot, lines],
+            api_visibility="private",
+        ).then(None, lines, None, js=SHOW_IN_CLIP_PLAYER)

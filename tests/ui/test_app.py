@@ -1,3 +1,4 @@
+import json
 import shutil
 import urllib.request
 
@@ -27,28 +28,35 @@ def test_app_serves_its_page(tmp_path):
 
 def test_explore_inspects_a_real_take(livelink_dir, upload_folder):
     uploaded = shutil.copy(livelink_dir / "S88-001.csv", upload_folder / "S88-001.csv")
-    summary, figure = inspect_file(str(uploaded), max_frames=100_000)
+    summary, figure, lines = inspect_file(str(uploaded), max_frames=100_000)
     assert "| dropped rows | 277 |" in summary and "| fps | 30 |" in summary
     assert 1 <= len(figure.data) <= 8 and figure.data[0].x[-1] > 55
+    header, panel, done = lines  # the take for the tab's player, as the stream's lines
+    assert header["format"] and header["panels"] == [{"label": "clip file"}]
+    assert header["request"]["title"].startswith("S88-001.csv · ")
+    assert str(livelink_dir) not in json.dumps(lines) and str(upload_folder) not in json.dumps(lines)
+    assert panel["panel"] == 0 and panel["n_frames"] == done["n_frames"] > 55 * 30
+    assert done["curves"] and "no prompt" in done["curves_reason"]
 
 
 def test_explore_reports_a_bad_file_in_one_message(upload_folder):
     bad = upload_folder / "bad.npy"
     np.save(bad, np.zeros((3, 61)))
-    summary, figure = inspect_file(str(bad), max_frames=100)
-    assert summary.startswith("**Could not read this file.**") and "width 61" in summary and figure is None
+    summary, figure, lines = inspect_file(str(bad), max_frames=100)
+    assert summary.startswith("**Could not read this file.**") and "width 61" in summary
+    assert figure is None and lines is None
 
 
 def test_explore_refuses_a_file_that_was_not_uploaded(tmp_path, upload_folder, livelink_dir):
     # a path sent in the event payload instead of an upload: outside Gradio's upload folder
-    summary, figure = inspect_file(str(livelink_dir / "S88-001.csv"), max_frames=100_000)
+    summary, figure, _ = inspect_file(str(livelink_dir / "S88-001.csv"), max_frames=100_000)
     assert summary == "**Could not read this file.** That file was not uploaded here; upload it again."
     # a link planted inside the upload folder pointing out of it is refused the same way
     secret = tmp_path / "secret.csv"
     secret.write_text("Timecode,BlendShapeCount,JawOpen\n")
     (upload_folder / "link.csv").symlink_to(secret)
-    summary, _ = inspect_file(str(upload_folder / "link.csv"), max_frames=100)
-    assert "not uploaded here" in summary and str(secret) not in summary and figure is None
+    summary, _, lines = inspect_file(str(upload_folder / "link.csv"), max_frames=100)
+    assert "not uploaded here" in summary and str(secret) not in summary and figure is None and lines is None
 
 
 def test_flat_channels_are_not_plotted():
