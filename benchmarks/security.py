@@ -344,6 +344,16 @@ class Attacker:
                 "seed=99999999999999999999",
             ):
                 paths.append(f"/player/api/{api}?{query}")
+        # the .glb download: the model named must be one the request asked for, by name
+        for query in (
+            f"model={escaped}",
+            "model=..%2f..%2fstudio.db",
+            f"models=emotion-label&model={escaped}",
+            f"models=emotion-label&model=emotion-label&rig={escaped}",
+            "models=emotion-label&model=emotion-label&model=retrieval",
+            f"models=emotion-label&model=emotion-label&{escaped}=1",
+        ):
+            paths.append(f"/player/api/glb?{query}")
         for path in paths:
             response = self.client.get(path)
             self.tally.record("player_route", response.status_code, self.target.find_leak(response.text))

@@ -90,6 +90,13 @@ def request_key(prompt: str, seed: int, duration_s: float, models: Sequence[str]
 # -- the request and its result -------------------------------------------------------------------
 
 
+def prompt_file_tag(prompt: str, seed: int) -> str:
+    """``p<8 hex of the prompt's SHA-256>-s<seed>``: in every download's name, so files from
+    different prompts and seeds never overwrite or get mistaken for each other."""
+    digest = hashlib.sha256(prompt.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"p{digest}-s{seed}"
+
+
 @dataclass(frozen=True)
 class CompareRequest:
     """One comparison: which models, on what, and how the video looks.
@@ -111,10 +118,8 @@ class CompareRequest:
 
     @property
     def file_tag(self) -> str:
-        """``p<8 hex of the prompt's SHA-256>-s<seed>``: in every download's name, so files from
-        different prompts and seeds never overwrite or get mistaken for each other."""
-        digest = hashlib.sha256(self.prompt.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-        return f"p{digest}-s{self.seed}"
+        """:func:`prompt_file_tag` of this request's prompt and seed."""
+        return prompt_file_tag(self.prompt, self.seed)
 
     def key(self, identities: Sequence[str] | None = None) -> str:
         """The content hash naming this request's files (see :func:`request_key`); with the

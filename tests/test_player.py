@@ -374,3 +374,37 @@ def test_new_previews_are_limited_per_client_and_cached_ones_are_free(tmp_path, 
     assert refused.status_code == 429 and refused.json()["error"] == "rate_limited"
     assert 1 <= int(refused.headers["Retry-After"]) <= 600
     assert preview(0).status_code == 200  # served from the clip cache: no model runs, no count
+    params = {"prompt": STORED_PROMPTS[0], "models": "stored", "seed": "0", "duration": "1"}
+    params["model"] = "stored"
+    assert client.get("/player/api/glb", params=params).status_code == 429  # an export always counts
+
+
+def test_a_panel_downloads_as_an_animated_glb(server):
+    """The label's link: the model's clip for the request, exported on the request's rig and
+    named by the model, the prompt's hash and the seed; the file plays as the clip."""
+    import pygltflib
+
+    from studio.compare import prompt_file_tag
+
+    prompt = STORED_PROMPTS[1]
+    query = f"models=broken,stored&prompt={prompt.replace(' ', '%20')}&seed=2&duration=2"
+    stream = [json.loads(line) for line in get(server, f"/player/api/stream?{query}").body.splitlines()]
+    response = get(server, f"/player/api/glb?{query}&model=stored")
+    assert response.status == 200 and response.getheader("content-type") == "model/gltf-binary"
+    name = f"stored_{prompt_file_tag(prompt, 2)}.glb"
+    assert response.getheader("content-disposition") == f'attachment; filename="{name}"'
+    document = pygltflib.GLTF2.load_from_bytes(response.body)
+    (animation,) = document.animations
+    times = document.accessors[animation.samplers[0].input]
+    assert times.count == stream[2]["n_frames"] and times.max[0] == pytest.approx((times.count - 1) / 30)
+    face = next(mesh for mesh in document.meshes if mesh.name == "face")
+    assert len(face.primitives[0].targets) == 52
+    for bad, status, message in (
+        ("&model=broken", 422, "broken has no clip for this request"),
+        ("&model=nope", 400, "model must name one of the request's models"),
+        ("", 400, "model must name one of the request's models"),
+        ("&model=stored&model=stored", 400, "a parameter is given twice"),
+        ("&model=stored&path=/etc/passwd", 400, "unknown parameter 'path'"),
+    ):
+        refused = get(server, f"/player/api/glb?{query}{bad}")
+        assert refused.status == status and message in json.loads(refused.body)["message"], bad

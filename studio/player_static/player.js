@@ -398,6 +398,7 @@ function main() {
       panel.label = label;
       panel.toggle = toggle;
       panel.note = note;
+      panel.download = null; // the label is new: describe() gives it its link again
       labels.append(label);
       describe(panel);
     });
@@ -415,6 +416,20 @@ function main() {
   function describe(panel) {
     panel.note.className = panel.error ? "error" : "note";
     panel.note.textContent = panel.pending ? "generating…" : (panel.error ?? "");
+    // a generated panel's motion as an animated .glb (Blender, three.js), made when asked for
+    const r = shown.request;
+    if (panel.values && r && r.prompt !== undefined && !panel.download) {
+      const query = apiQuery({ ...r, models: r.models.join(","), duration: r.duration_s, rig: shown.rigName });
+      query.append("model", panel.name);
+      const link = document.createElement("a");
+      link.className = "download";
+      link.href = `/player/api/glb?${query}`;
+      link.textContent = ".glb";
+      link.title = "Download this motion as an animated glTF (.glb) on this head";
+      link.setAttribute("download", "");
+      panel.label.append(link);
+      panel.download = link;
+    }
   }
 
   function drawCurveStrip() {

@@ -75,6 +75,18 @@ def test_the_first_frame_shows_every_model(page):
     assert player["n"] == 120 and player["fps"] == 30  # 4 s at 30 fps, the demo's duration
     labels = page.locator("#labels .label strong").all_inner_texts()
     assert labels == MODELS.split(",")
+    # each label offers its motion as a .glb, and the link downloads one
+    links = page.locator("#labels .label a.download")
+    assert links.count() == 2
+    for i, model in enumerate(MODELS.split(",")):
+        href = links.nth(i).get_attribute("href")
+        assert href.startswith("/player/api/glb?") and f"model={model}" in href and "seed=3" in href
+    with page.expect_download(timeout=60_000) as download:
+        links.first.click()
+    assert (
+        download.value.suggested_filename.startswith("keyframe_p")
+        and download.value.path().stat().st_size > 1e6
+    )
     canvas = page.locator("#view").bounding_box()
     assert (canvas["width"], canvas["height"]) == (2 * SIZE, SIZE)
     for i in range(2):
