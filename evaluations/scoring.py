@@ -21,7 +21,8 @@ from evaluations.data import (
     pad_batch,
 )
 from evaluations.metric_table import (
-    CPPL,
+    A_CCC,
+    CPPL_FREE_RUNNING,
     DIVERSITY,
     DOT,
     EMOTION_ACCURACY,
@@ -30,12 +31,14 @@ from evaluations.metric_table import (
     MAE,
     MM_DIST,
     MULTIMODALITY,
-    VA_CCC,
+    TEMPORAL_VARIATION,
+    V_CCC,
     VARIATION,
     W_DIST,
     r_precision_key,
     vertex_l1_key,
 )
+from evaluations.metrics.sequence import pow2
 from evaluations.results import (
     MetricValue,
 )
@@ -130,7 +133,8 @@ def _replication_metrics(
 
         scores = emotion_scores_against_prompts(ctx.recogniser, motions, ctx.gt.emotion_scores)
         values[EMOTION_ACCURACY] = scores.accuracy
-        values[VA_CCC] = scores.va_ccc
+        # EmoteGPT reports valence and arousal CCC separately; columns are (valence, arousal)
+        values[V_CCC], values[A_CCC] = M.ccc(scores.va_target, scores.va_pred).per_column
     return values
 
 
@@ -141,17 +145,23 @@ def _sequence_metrics(
     p = ctx.protocol
     z = [ctx.evaluator.normalise(m) for m in motions]
     out: dict[str, MetricValue] = {}
-    per_variation = np.array([M.variation([s]).value for s in z])
-    out[VARIATION] = _bootstrapped(
-        lambda x: float(np.mean(x)), per_variation, p, definition=M.variation(z).definition
-    )
-    per_fgd = np.array([M.fine_grained_diversity([s]).value for s in z])
-    out[FGD] = _bootstrapped(
-        lambda x: float(np.mean(x)),
-        per_fgd,
-        p,
-        definition=M.fine_grained_diversity(z).definition,
-        fps=EVAL_FPS,
+    # eq. 13 is a plain mean over sequences of per-sequence values: bootstrap that mean
+    for key, fn in ((VARIATION, M.variation), (TEMPORAL_VARIATION, M.temporal_variation)):
+        per_seq = np.array([fn([s]).value for s in z])
+        out[key] = _bootstrapped(lambda x: float(np.mean(x)), per_seq, p, definition=fn(z).definition)
+    # eq. 14 pools the steps of all clips: a resample's FgD is its summed step length / its steps
+    step_sums = np.array([np.linalg.norm(np.diff(s, axis=0), axis=1).sum() for s in z])
+    step_counts = np.array([len(s) - 1 for s in z], np.float64)
+    fgd = M.fine_grained_diversity(z)
+    out[FGD] = replace(
+        _bootstrapped(
+            lambda idx: float(step_sums[idx].sum() / step_counts[idx].sum()),
+            np.arange(len(z)),
+            p,
+            definition=fgd.definition,
+            fps=EVAL_FPS,
+        ),
+        value=fgd.value,
     )
     padded, _ = pad_batch(motions, ctx.evaluator.mean, ctx.evaluator.std)
     flat = padded.reshape(len(padded), -1).astype(np.float64)
@@ -174,28 +184,43 @@ def _sequence_metrics(
     )
     out[DOT] = replace(dot, value=dot_value)
     if not ground_truth:
-        entropy, counts = [], []
-        for g, t in zip(z, ctx.gt_z, strict=True):
-            n = min(len(g), len(t))
-            result = M.continuous_perplexity(t[:n], g[:n])
-            entropy.append(result.mean_entropy_bits * result.n_elements)
-            counts.append(result.n_elements)
-        bits, count = np.array(entropy), np.array(counts, np.float64)
-        pooled = M.continuous_perplexity(
-            np.concatenate([t[: min(len(g), len(t))] for g, t in zip(z, ctx.gt_z, strict=True)]),
-            np.concatenate([g[: min(len(g), len(t))] for g, t in zip(z, ctx.gt_z, strict=True)]),
-        )
-        cppl = _bootstrapped(
-            lambda idx: float(2.0 ** (bits[idx].sum() / count[idx].sum())),
-            np.arange(len(z)),
-            p,
-            reading=pooled.reading,
-            delta=pooled.delta,
-            sigma=pooled.sigma,
-            best_possible=pooled.best_possible,
-        )
-        out[CPPL] = replace(cppl, value=pooled.value)
+        out[CPPL_FREE_RUNNING] = _free_running_cppl(ctx, z)
     return out
+
+
+def _free_running_cppl(ctx: Context, z: Sequence[np.ndarray]) -> MetricValue:
+    """CTEG's Cppl (eqs. 16–18) of each GT clip around the row's free-running sample of its prompt.
+
+    Not the paper's number: there μ_j is a one-step prediction given the ground-truth prefix; here
+    it is frame j of a sample generated without seeing the ground truth. Clips are cut to the
+    shorter of (sample, GT). The bootstrap resamples clips and works on H (bits per frame), so a
+    perplexity too large for a float still has an uncertainty in ``detail["entropy_bits_se"]``.
+    """
+    n = [min(len(g), len(t)) for g, t in zip(z, ctx.gt_z, strict=True)]
+    result = M.continuous_perplexity(
+        [t[:k] for t, k in zip(ctx.gt_z, n, strict=True)], [g[:k] for g, k in zip(z, n, strict=True)]
+    )
+    bits = np.array(result.per_sequence_bits)
+    detail = {
+        "reading": result.reading,
+        "delta": result.delta,
+        "sigma": result.sigma,
+        "best_possible": result.best_possible,
+        "mean_entropy_bits": result.mean_entropy_bits,
+        "n_channels": result.n_channels,
+        "note": "predictive means are free-running samples, not one-step predictions given the GT prefix",
+    }
+    in_bits = _bootstrapped(lambda idx: float(bits[idx].mean()), np.arange(len(z)), ctx.protocol, **detail)
+    if bits.max() < 1000.0:  # every resample's 2**H is a finite float: bootstrap Cppl itself
+        cppl = _bootstrapped(
+            lambda idx: pow2(float(bits[idx].mean())), np.arange(len(z)), ctx.protocol, **detail
+        )
+        return replace(
+            cppl, value=result.value, detail={**cppl.detail, "entropy_bits_se": in_bits.uncertainty}
+        )
+    return MetricValue(
+        result.value, None, "bootstrap", {**in_bits.detail, "entropy_bits_se": in_bits.uncertainty}
+    )
 
 
 def _geometry_metrics(ctx: Context, motions: Sequence[np.ndarray]) -> dict[str, MetricValue]:
@@ -277,7 +302,7 @@ def score_row(
         zero = MetricValue(0.0, None, "exact", {"note": "ground truth against itself"})
         out[MAE] = zero
         best = M.continuous_perplexity(ctx.gt_z[0], ctx.gt_z[0])  # an exact prediction's Cppl
-        out[CPPL] = MetricValue(
+        out[CPPL_FREE_RUNNING] = MetricValue(
             best.value,
             None,
             "exact",

@@ -14,10 +14,13 @@ Conventions, per source:
   :func:`replication_summary` / :func:`replicate` (σ with ddof=0, as ``np.std`` in that code).
 * **KeyframeFace**: :func:`wasserstein_distance` (W-Dist), :func:`coefficient_errors` (MSE, MAE,
   RMSE), plus FID / R-precision / MM-Dist above.
-* **CTEG / EmoAva**: :func:`variation`, :func:`fine_grained_diversity` (FgD),
-  :func:`diversity_on_test` (DoT), :func:`continuous_perplexity` (Cppl); standard errors by
-  :func:`bootstrap_se` (1,000 resamples).
-* **EmoteGPT**: :func:`ccc` (Lin's concordance correlation coefficient, for valence/arousal).
+* **CTEG / EmoAva** ("When Words Smile", App. D): :func:`variation` (eq. 13),
+  :func:`fine_grained_diversity` (FgD, eq. 14), :func:`diversity_on_test` (DoT, eq. 15),
+  :func:`continuous_perplexity` (Cppl, eqs. 16–18, box reading); standard errors by
+  :func:`bootstrap_se` (1,000 resamples). :func:`temporal_variation` (variance over time) is
+  *not* the paper's Variation and is named so.
+* **EmoteGPT**: :func:`ccc` (Lin's concordance correlation coefficient; valence and arousal are
+  reported separately, V-CCC and A-CCC, from ``per_column``).
 
 Where the papers leave a detail open, the reading chosen is stated in the function's docstring
 and in the result's fields, never silently.
@@ -25,7 +28,7 @@ and in the result's fields, never silently.
 Modules: :mod:`~evaluations.metrics.protocol` (constants), :mod:`~evaluations.metrics.distribution`
 (FID, Diversity, MultiModality, W-Dist), :mod:`~evaluations.metrics.retrieval` (R-precision,
 MM-Dist), :mod:`~evaluations.metrics.agreement` (coefficient errors, CCC),
-:mod:`~evaluations.metrics.sequence` (Variation, FgD, DoT, Cppl) and
+:mod:`~evaluations.metrics.sequence` (Variation, temporal variation, FgD, DoT, Cppl) and
 :mod:`~evaluations.metrics.uncertainty` (bootstrap, replications); every public name is importable
 from this package.
 """
@@ -64,11 +67,13 @@ from evaluations.metrics.retrieval import (
     r_precision,
 )
 from evaluations.metrics.sequence import (
+    CPPL_READING,
     PerplexityResult,
     SequenceMetricResult,
     continuous_perplexity,
     diversity_on_test,
     fine_grained_diversity,
+    temporal_variation,
     variation,
 )
 from evaluations.metrics.uncertainty import (
@@ -83,6 +88,7 @@ __all__ = [
     "BOOTSTRAP_RESAMPLES",
     "CONFIDENCE_Z",
     "CPPL_DELTA",
+    "CPPL_READING",
     "CPPL_SIGMA",
     "EXPRESS4D_DIVERSITY_PAIRS",
     "HUMANML3D_DIVERSITY_PAIRS",
@@ -119,6 +125,7 @@ __all__ = [
     "r_precision",
     "replicate",
     "replication_summary",
+    "temporal_variation",
     "variation",
     "wasserstein_distance",
 ]
