@@ -28,6 +28,7 @@ Prints those keys and a ``machine`` record (cores, load average, torch threads).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -38,6 +39,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks.study_server import free_port
@@ -77,6 +79,30 @@ def wait_until_ready(url: str, server: subprocess.Popen, timeout_s: float) -> fl
             pass
         time.sleep(0.05)
     raise RuntimeError(f"the app did not answer within {timeout_s:.0f} s")
+
+
+@contextlib.contextmanager
+def app_process(env: dict[str, str], timeout_s: float) -> Iterator[tuple[str, float]]:
+    """``python app.py`` with ``env`` added, until the block ends: yields its URL and the seconds
+    from spawning it to its first HTTP 200."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    start = time.perf_counter()
+    server = subprocess.Popen(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", **env, "STUDIO_PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield url, wait_until_ready(url, server, timeout_s) - start
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 def tab_player(page, timeout_ms: float):
@@ -185,44 +211,32 @@ def measure(models: list[str], duration_s: float, timeout_s: float) -> dict:
         raise SystemExit("benchmarks.app needs Debian's chromium (make test installs it)")
     from playwright.sync_api import sync_playwright
 
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="studio-bench-app-") as tmp:
-        env = {**os.environ, "STUDIO_PORT": str(port), "STUDIO_OUTPUT_DIR": tmp, "HF_HUB_OFFLINE": "1"}
-        url = f"http://127.0.0.1:{port}/"
+    with (
+        tempfile.TemporaryDirectory(prefix="studio-bench-app-") as tmp,
+        app_process({"STUDIO_OUTPUT_DIR": tmp}, timeout_s) as (url, ready_s),
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=chromium, args=GL_ARGS)
+        # the player's policy forbids the string evaluation Playwright's waits use
+        page = browser.new_page(viewport={"width": 1280, "height": 1400}, bypass_csp=True)
         start = time.perf_counter()
-        server = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        try:
-            ready_s = wait_until_ready(url, server, timeout_s) - start
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=chromium, args=GL_ARGS)
-                # the player's policy forbids the string evaluation Playwright's waits use
-                page = browser.new_page(viewport={"width": 1280, "height": 1400}, bypass_csp=True)
-                start = time.perf_counter()
-                page.goto(url, wait_until="domcontentloaded")
-                player_in_tab(page, timeout_s * 1000)
-                landing_s = time.perf_counter() - start
-                page.get_by_label("Prompt").fill(PROMPT)
-                for name in dict.fromkeys([*BUILT_INS, *models]):
-                    box = page.get_by_label(name, exact=True)
-                    if box.count():
-                        box.set_checked(name in models)
-                page.get_by_label("Duration (s)").first.fill(str(duration_s))
-                cold = run_compare(page, seed=0, timeout_ms=timeout_s * 1000)
-                warm = run_compare(page, seed=1, timeout_ms=timeout_s * 1000)
-                page.get_by_label("Seed").fill("0")  # a different value, so the next fill changes it
-                page.get_by_label("Seed").press("Tab")
-                cached = run_compare(page, seed=1, timeout_ms=timeout_s * 1000, video=False)
-                page.close()
-                player = measure_player(browser, url, models, duration_s, timeout_s)
-                browser.close()
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        page.goto(url, wait_until="domcontentloaded")
+        player_in_tab(page, timeout_s * 1000)
+        landing_s = time.perf_counter() - start
+        page.get_by_label("Prompt").fill(PROMPT)
+        for name in dict.fromkeys([*BUILT_INS, *models]):
+            box = page.get_by_label(name, exact=True)
+            if box.count():
+                box.set_checked(name in models)
+        page.get_by_label("Duration (s)").first.fill(str(duration_s))
+        cold = run_compare(page, seed=0, timeout_ms=timeout_s * 1000)
+        warm = run_compare(page, seed=1, timeout_ms=timeout_s * 1000)
+        page.get_by_label("Seed").fill("0")  # a different value, so the next fill changes it
+        page.get_by_label("Seed").press("Tab")
+        cached = run_compare(page, seed=1, timeout_ms=timeout_s * 1000, video=False)
+        page.close()
+        player = measure_player(browser, url, models, duration_s, timeout_s)
+        browser.close()
     return {
         "ready_s": round(ready_s, 2),
         "landing_s": round(landing_s, 2),

@@ -32,8 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.app import CHROMIUM_ARGS, wait_until_ready
-from benchmarks.study_server import free_port
+from benchmarks.app import CHROMIUM_ARGS, app_process
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("emotion-label", "retrieval", "mdm", "keyframe")
@@ -72,54 +71,35 @@ def run_tab(data: Path, out: Path, models: list[str], timeout_s: float) -> tuple
     (seconds from the click to the written results, progress texts seen, results.json)."""
     from playwright.sync_api import sync_playwright
 
-    port = free_port()
-    env = {
-        **os.environ,
-        "STUDIO_PORT": str(port),
-        "STUDIO_OUTPUT_DIR": str(out),
-        "STUDIO_DATA_DIRS": str(data.parent),
-        "HF_HUB_OFFLINE": "1",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        wait_until_ready(url, server, 120)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 1400})
-            page.goto(url, wait_until="networkidle")
-            page.get_by_role("tab", name="Benchmark").click()
-            page.get_by_text("Run a quick benchmark").click()
-            for name in MODELS:
-                page.get_by_label(name, exact=True).last.set_checked(name in models)
-            page.get_by_label("Dataset folder (inside the data folders)").fill(str(data))
-            page.get_by_label("Dataset folder (inside the data folders)").press("Enter")
-            start = time.perf_counter()
-            page.get_by_role("button", name="Run quick benchmark").click()
-            seen: list[str] = []
-            deadline = start + timeout_s
-            written = page.locator("#quick-run-log code", has_text="results.json")  # "Wrote `PATH`."
-            while not written.count():
-                if time.perf_counter() > deadline:
-                    raise RuntimeError(f"the tab did not finish within {timeout_s:.0f} s")
-                if page.get_by_text("Could not run the benchmark").count():
-                    raise RuntimeError(page.get_by_text("Could not run the benchmark").inner_text())
-                for text in page.locator(".progress-level-inner").all_inner_texts():
-                    said = text.split(" - ")[0].strip()  # "mdm (3/4): generating replication 2/3 - 41.0%"
-                    if said and said not in seen:
-                        seen.append(said)
-                time.sleep(0.5)
-            elapsed = time.perf_counter() - start
-            path = Path(written.first.inner_text().strip())
-            browser.close()
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    env = {"STUDIO_OUTPUT_DIR": str(out), "STUDIO_DATA_DIRS": str(data.parent)}
+    with app_process(env, 120) as (url, _), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.goto(url, wait_until="networkidle")
+        page.get_by_role("tab", name="Benchmark").click()
+        page.get_by_text("Run a quick benchmark").click()
+        for name in MODELS:
+            page.get_by_label(name, exact=True).last.set_checked(name in models)
+        page.get_by_label("Dataset folder (inside the data folders)").fill(str(data))
+        page.get_by_label("Dataset folder (inside the data folders)").press("Enter")
+        start = time.perf_counter()
+        page.get_by_role("button", name="Run quick benchmark").click()
+        seen: list[str] = []
+        deadline = start + timeout_s
+        written = page.locator("#quick-run-log code", has_text="results.json")  # "Wrote `PATH`."
+        while not written.count():
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"the tab did not finish within {timeout_s:.0f} s")
+            if page.get_by_text("Could not run the benchmark").count():
+                raise RuntimeError(page.get_by_text("Could not run the benchmark").inner_text())
+            for text in page.locator(".progress-level-inner").all_inner_texts():
+                said = text.split(" - ")[0].strip()  # "mdm (3/4): generating replication 2/3 - 41.0%"
+                if said and said not in seen:
+                    seen.append(said)
+            time.sleep(0.5)
+        elapsed = time.perf_counter() - start
+        path = Path(written.first.inner_text().strip())
+        browser.close()
     return elapsed, seen, path
 
 
