@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="database URL (default: STUDIO_DB_URL or sqlite data/studio.db)",
     )
     study = sub.add_parser(
-        "study", parents=[db], help="user-preference studies: create, render, status, report, export"
+        "study", parents=[db], help="user-preference studies: create, render, status, report, export, plan"
     )
     commands = study.add_subparsers(dest="study_command", required=True)
 
@@ -80,6 +80,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--include-incomplete", action="store_true", help="analyse participants who did not finish"
     )
     report.set_defaults(run=cmd_report)
+
+    planner = commands.add_parser(
+        "plan", help="how many participants separate every adjacent pair of models (simulation)"
+    )
+    planner.add_argument(
+        "--strengths",
+        required=True,
+        help="expected Bradley-Terry log-strengths, name=value pairs: a=0.6,b=0.3,c=0",
+    )
+    planner.add_argument(
+        "--spread", type=float, default=0.0, help="sd of a participant's own strengths (disagreement)"
+    )
+    planner.add_argument("--trial-type", default="rank", choices=["rank", "pairwise"])
+    planner.add_argument("--trials", type=int, required=True, help="trials per participant")
+    planner.add_argument("--power", type=float, default=0.8, help="target power (default 0.8)")
+    planner.add_argument("--sims", type=int, default=1000, help="simulated studies per size (default 1000)")
+    planner.add_argument("--seed", type=int, default=0)
+    planner.set_defaults(run=cmd_plan)
 
     export = commands.add_parser(
         "export", parents=[db], help="raw answers as CSV and Parquet, with a codebook"
@@ -234,4 +252,28 @@ def cmd_export(args: argparse.Namespace) -> int:
         record = admin.find(args.study)
         paths = admin.export(record, args.out)
     print(f"study {record.id}: wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from studio.study.power import (
+        Assumptions,
+        PlanError,
+        describe_curve,
+        parse_strengths,
+        plan_from_assumptions,
+    )
+
+    try:
+        models, strengths = parse_strengths(args.strengths)
+        assumptions = Assumptions(models, strengths, args.spread, args.trial_type)
+        if args.sims < 50:
+            raise PlanError("use at least 50 simulated studies per size (--sims)")
+        found = plan_from_assumptions(
+            assumptions, args.trials, target=args.power, simulations=args.sims, seed=args.seed
+        )
+    except PlanError as exc:
+        raise UsageError(str(exc)) from None
+    print(found.summary())
+    print(f"power by participants: {describe_curve(found.curve)}")
     return 0
