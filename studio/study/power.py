@@ -15,8 +15,9 @@ Simulated studies come from either
   so every pair is asked equally often), decided by the participant's strengths plus Gumbel
   noise, which is the Bradley-Terry / Plackett-Luce model; or
 - **a pilot** (:func:`pilot_simulator`): n participants drawn with replacement from the pilot's,
-  and for each, ``trials`` of that participant's own trials drawn with replacement. The pilot's
-  answers carry its real agreement, ties and order effects; the effect is the pilot's.
+  and for each, ``trials`` of that participant's own trials (without replacement, or with it when
+  more are asked for than the pilot had). The pilot's answers carry its real agreement, ties and
+  order effects; the effect is the pilot's own estimate, so a small pilot plans noisily.
 
 The interval is the Wald interval of the Bradley-Terry MLE (a prior of ``prior`` virtual tied
 games per pair, as the study report fits) with a cluster-robust (sandwich) variance, clustering
@@ -143,7 +144,14 @@ def pilot_simulator(
         chosen, who = [], []
         for p, person in enumerate(rng.integers(0, len(people), n)):
             own = people[person]
-            for t in rng.integers(0, len(own), n_trials):
+            # a participant's own trials as they are, resampled only when more are asked for than
+            # the pilot had: resampling at both levels would count the within-person noise twice
+            picked = (
+                rng.permutation(len(own))[:n_trials]
+                if n_trials <= len(own)
+                else rng.integers(0, len(own), n_trials)
+            )
+            for t in picked:
                 chosen.append(own[t])
                 who.append(np.full(len(own[t]), p))
         return rows[np.concatenate(chosen)], np.concatenate(who)
