@@ -231,7 +231,9 @@ def build_tab(config: StudioConfig, pool: ModelPool, tab: gr.Tab | None = None) 
     gr.Markdown(
         "Scores from `python -m studio benchmark` (or a quick run below): the ground truth first, scored "
         "by the same evaluator; HumanML3D-protocol metrics as mean ± 1.96·σ/√n over replications, CTEG "
-        "metrics ± bootstrap SE. Results from different evaluators are never put in one table. The list "
+        "metrics (as the paper's equations define them) ± bootstrap SE; Cppl of free-running samples in "
+        "a table of its own, since it is not the paper's one-step-ahead perplexity. Results from "
+        "different evaluators are never put in one table. The list "
         "holds the shipped leaderboard and every `results.json` under the output folder "
         f"(`{config.output_dir.name}/`, e.g. `--out {config.output_dir.name}/my-run`) and the data folders.",
         elem_classes="studio-note",
