@@ -34,6 +34,13 @@ Protocol (every constant is written into the results):
 * **Geometry** (EmoteGPT L1 vertex error, mm, head/face/lip): replication 0, the first
   :data:`GEOMETRY_CLIPS` prompts of the subset, both clips through the default rig at 10 fps;
   bootstrap SE over clips.
+* **Guards**: the train and val splits are refused unless ``Protocol.allow_non_test``
+  (``--allow-non-test``); scored items the evaluator was trained on (same clip content hash or
+  same normalised prompt as one of its train + val items, from the ``training_items.json`` beside
+  its checkpoint) are refused unless ``Protocol.allow_overlap`` (``--allow-overlap``). Either way
+  the results record it (``protocol``, ``dataset["overlap"]``) and carry a warning that every
+  output prints; an evaluator without training items is scored with a warning that the overlap
+  could not be checked.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ from evaluations import metrics as M  # noqa: N812 - the metric functions read a
 from evaluations.data import (
     EVAL_FPS,
     MAX_FRAMES,
+    find_overlap,
     items_fingerprint,
     read_split,
     to_eval_rate,
@@ -75,6 +83,7 @@ from evaluations.results import (
     leaderboard_markdown,
     leaderboard_table,
     load_results,
+    run_warnings,
 )
 from evaluations.results_files import results_csv, results_markdown, write_results
 from evaluations.scoring import Context, score_row
@@ -227,6 +236,12 @@ def run_benchmark(
         )
     if len(set(model_names)) != len(model_names) or GROUND_TRUTH in model_names:
         raise BenchmarkError(f"model names must be distinct and not {GROUND_TRUTH!r}")
+    if split != "test" and not protocol.allow_non_test:
+        raise BenchmarkError(
+            f"refusing to score the {split!r} split: benchmark numbers are test-split numbers, and the "
+            f"models and the evaluator may have trained on {split}; pass --allow-non-test "
+            "(Protocol.allow_non_test) to score it anyway, flagged in every output"
+        )
     dataset = read_dataset(data)
     items = dataset.split(split)
     if not items:
@@ -262,6 +277,7 @@ def run_benchmark(
 
     t0 = time.perf_counter()
     gt = read_split(dataset, split, subset)
+    overlap = _check_overlap(evaluator, gt, protocol, log)
     reference = read_split(dataset, split, reference_items)
     text_feats = evaluator.text_features(gt.prompts)
     reference_feats = evaluator.motion_features(reference.motions)
@@ -324,26 +340,47 @@ def run_benchmark(
         timing[f"{name}_generate_s"] = t_gen
     steps.close()
     timing["total_s"] = time.perf_counter() - started
+    protocol_record = _protocol_record(protocol, len(gt), reference_text, rig)
+    dataset_record = {
+        "name": dataset.name,
+        "root": str(dataset.root),
+        "split": split,
+        "n_items": len(gt),
+        "split_items": len(items),
+        "items_sha256": items_fingerprint(subset),
+        "ids": list(gt.ids),
+        "reference_items": len(reference_items),
+        "overlap": overlap,
+    }
     return BenchmarkResults(
         evaluator=evaluator.provenance,
         emotion_recogniser=recogniser.provenance if ctx.recogniser is not None else None,
-        protocol=_protocol_record(protocol, len(gt), reference_text, rig),
-        dataset={
-            "name": dataset.name,
-            "root": str(dataset.root),
-            "split": split,
-            "n_items": len(gt),
-            "split_items": len(items),
-            "items_sha256": items_fingerprint(subset),
-            "ids": list(gt.ids),
-            "reference_items": len(reference_items),
-        },
+        protocol=protocol_record,
+        dataset=dataset_record,
+        warnings=run_warnings(protocol_record, dataset_record),
         rows=tuple(rows),
         timing={k: round(v, 2) for k, v in timing.items()},
         machine=_machine(),
         created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         command=" ".join(["python -m studio", *sys.argv[1:]]) if sys.argv and "studio" in sys.argv[0] else "",
     )
+
+
+def _check_overlap(evaluator: Any, gt: Any, protocol: Protocol, log: Callable[[str], None]) -> dict:
+    """The scored items against the evaluator's training items: refused when they overlap (unless
+    ``protocol.allow_overlap``); the record for ``results.dataset["overlap"]``."""
+    finder = getattr(evaluator, "training_items", None)
+    unknown = (None, "the evaluator does not list its training items")
+    training, note = finder() if callable(finder) else unknown
+    overlap = find_overlap(training, gt, note)
+    if overlap.overlapping and not protocol.allow_overlap:
+        raise BenchmarkError(
+            f"refusing to score items the evaluator was trained on: {overlap.describe()}; score a held-out "
+            "split, or pass --allow-overlap (Protocol.allow_overlap) to score them anyway, flagged in "
+            "every output"
+        )
+    log(overlap.describe() + (f" ({note})" if overlap.checked else ""))
+    return overlap.to_dict()
 
 
 def _protocol_record(protocol: Protocol, n: int, reference_text: str, rig: Any) -> dict[str, Any]:

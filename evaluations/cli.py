@@ -29,6 +29,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         n_prompts=args.prompts,
         r_precision_convention=args.r_precision,
         quick=args.quick,
+        allow_non_test=args.allow_non_test,
+        allow_overlap=args.allow_overlap,
     )
     evaluator = Evaluator.load(args.evaluator, args.evaluator_sha256) if args.evaluator else None
     recogniser = EmotionRecogniser.load(args.emotion_recogniser) if args.emotion_recogniser else None
@@ -77,7 +79,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("benchmark", help="score models and the ground truth (FID, R-precision, ...)")
     bench.add_argument("--models", required=True, help="comma-separated model names from the models config")
     bench.add_argument("--data", required=True, help="dataset folder (prompts.csv, clips/, splits/)")
-    bench.add_argument("--split", default="test", choices=("train", "val", "test"))
+    bench.add_argument(
+        "--split",
+        default="test",
+        choices=("train", "val", "test"),
+        help="the split scored (default test; train and val need --allow-non-test)",
+    )
+    bench.add_argument(
+        "--allow-non-test",
+        action="store_true",
+        help="score the train or val split anyway; every output says so",
+    )
+    bench.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="score items the evaluator was trained on (same clip or prompt) anyway; every output says so",
+    )
     bench.add_argument("--replications", type=int, default=20, help="HumanML3D replications (default 20)")
     bench.add_argument("--quick", action="store_true", help="3 replications, for iteration")
     bench.add_argument("--seed", type=int, default=0)

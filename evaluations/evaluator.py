@@ -43,6 +43,8 @@ from evaluations.data import (
     MAX_FRAMES,
     STD_FLOOR_BLENDSHAPE,
     STD_FLOOR_ROTATION,
+    TrainingItems,
+    TrainingItemsError,
     fit_normalisation,
     items_fingerprint,
     pad_batch,
@@ -65,6 +67,10 @@ TEMPERATURE = 0.07
 FEATURE_BATCH_SIZE = 256  # clips per forward pass when computing motion features
 DEFAULT_CHECKPOINT = EVALUATION_ASSETS_DIR / "evaluator.safetensors"
 SHA256SUMS = EVALUATION_ASSETS_DIR / "SHA256SUMS"
+# The items an evaluator was trained on, beside its checkpoint (evaluations.data.TrainingItems):
+# ``<stem>.training_items.json`` (what train() writes), else ``training_items.json`` in the
+# folder (the shipped one, made by scripts/evaluator_training_items.py without retraining).
+TRAINING_ITEMS_NAME = "training_items.json"
 LOSS_DESCRIPTION = f"symmetric InfoNCE, tau={TEMPERATURE} (fixed), duplicate prompts masked"
 NORMALISATION_DESCRIPTION = (
     f"per-channel z-score with the training split's mean/std over all frames at {EVAL_FPS:g} fps; "
@@ -167,15 +173,46 @@ class Evaluator:
         self.motion_encoder.eval()
         self.text_projection.eval()
         self.provenance = EvaluatorProvenance.from_config(config, sha256)
+        self.source: Path | None = None  # the checkpoint file, when loaded from one
+
+    def training_items(self) -> tuple[TrainingItems | None, str]:
+        """This checkpoint's training items (:data:`TRAINING_ITEMS_NAME`) and a note: how exact
+        they are, or why there are none (no file beside the checkpoint, a file for another
+        checkpoint, an unreadable file)."""
+        if self.source is None:
+            return None, "the evaluator was not loaded from a checkpoint file"
+        notes = []
+        for path in training_items_paths(self.source):
+            if not path.is_file():
+                continue
+            try:
+                items = TrainingItems.read(path)
+            except TrainingItemsError as exc:
+                notes.append(str(exc))
+                continue
+            if items.evaluator_sha256 != self.provenance.checkpoint_sha256:
+                notes.append(
+                    f"{path.name} is for evaluator {items.evaluator_sha256[:12]}, "
+                    f"not {self.provenance.checkpoint_sha256[:12]}"
+                )
+                continue
+            exact = items.provenance.get("exact")
+            how = "exact" if exact else str(items.provenance.get("summary", "approximate"))
+            return items, f"{path.name} ({how})"
+        if not notes:
+            notes.append(f"no {TRAINING_ITEMS_NAME} beside {self.source.name}")
+        return None, "; ".join(notes)
 
     @classmethod
     def load(cls, path: str | Path, sha256: str | None = None) -> Evaluator:
         """Load a checkpoint, refusing a SHA-256 mismatch (CheckpointError) or a foreign layout."""
         checkpoint = read_checkpoint(path, sha256)
         try:
-            return cls(checkpoint.config, checkpoint.tensors, checkpoint.sha256)
+            evaluator = cls(checkpoint.config, checkpoint.tensors, checkpoint.sha256)
         except EvaluatorError as exc:
             raise CheckpointError(path, str(exc)) from None
+        evaluator.source = Path(path)
+        return evaluator
 
     @property
     def embed_dim(self) -> int:
@@ -215,6 +252,14 @@ class Evaluator:
     def normalise(self, motion: np.ndarray) -> np.ndarray:
         """``(T, 61)`` ARKit values at the eval rate -> z-scores with this evaluator's statistics."""
         return (np.asarray(motion, np.float32) - self.mean) / self.std
+
+
+def training_items_paths(checkpoint: str | Path) -> tuple[Path, Path]:
+    """Where a checkpoint's training items may be, in the order they are tried."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(f"{checkpoint.stem}.{TRAINING_ITEMS_NAME}"), checkpoint.with_name(
+        TRAINING_ITEMS_NAME
+    )
 
 
 def _sub_state(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, torch.Tensor]:
@@ -405,7 +450,20 @@ def train(
     }
     tensors = {k: v.numpy() for k, v in state.items()} | {"norm.mean": mean, "norm.std": std}
     digest = write_checkpoint(out, tensors, config)
-    _log(f"best epoch {best_epoch}: val R@1 {r1_best:.3f}; wrote {out}")
+    # the benchmark refuses to score these items with this evaluator (evaluations.benchmark)
+    sidecar = TrainingItems.from_splits(
+        (tr, va),
+        evaluator_sha256=digest,
+        training_data_sha256=fingerprint,
+        provenance={
+            "exact": True,
+            "summary": "hashed by evaluations.evaluator.train from the items it trained on",
+            "dataset": dataset.name,
+            "n_train": len(tr),
+            "n_val": len(va),
+        },
+    ).write(training_items_paths(out)[0])
+    _log(f"best epoch {best_epoch}: val R@1 {r1_best:.3f}; wrote {out} and {sidecar.name}")
     return digest
 
 

@@ -37,6 +37,10 @@ class Protocol:
     bootstrap_resamples: int = BOOTSTRAP_RESAMPLES
     geometry_clips: int = GEOMETRY_CLIPS
     quick: bool = False
+    # Guards (recorded so a reader sees them): scoring the train or val split, and scoring items
+    # the evaluator was trained on, are refused unless asked for; the results then say so.
+    allow_non_test: bool = False
+    allow_overlap: bool = False
 
     def __post_init__(self) -> None:
         if self.r_precision_convention not in M.R_PRECISION_CONVENTIONS:

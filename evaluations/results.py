@@ -39,6 +39,7 @@ __all__ = [
     "leaderboard_markdown",
     "leaderboard_table",
     "load_results",
+    "run_warnings",
 ]
 
 RESULTS_FORMAT = "expression-studio-benchmark-1"
@@ -214,6 +215,9 @@ class BenchmarkResults:
     created: str = ""
     command: str = ""
     format: str = RESULTS_FORMAT
+    # what a reader must know before trusting the table (a non-test split, items the evaluator
+    # trained on, an overlap nobody could check); every output shows them. Older files: none.
+    warnings: tuple[str, ...] = ()
 
     def row(self, model: str) -> ModelResult:
         for row in self.rows:
@@ -226,6 +230,7 @@ class BenchmarkResults:
             "format": self.format,
             "created": self.created,
             "command": self.command,
+            "warnings": list(self.warnings),
             "evaluator": self.evaluator.to_dict(),
             "emotion_recogniser": self.emotion_recogniser,
             "protocol": dict(self.protocol),
@@ -252,6 +257,7 @@ class BenchmarkResults:
                 machine=dict(data.get("machine") or {}),
                 created=str(data.get("created", "")),
                 command=str(data.get("command", "")),
+                warnings=tuple(str(w) for w in data.get("warnings") or ()),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ResultsFileError(f"malformed benchmark results: {exc!r}") from None
@@ -324,7 +330,36 @@ def combine_results(results: Sequence[BenchmarkResults]) -> BenchmarkResults:
         first.machine,
         first.created,
         first.command,
+        warnings=tuple(dict.fromkeys(w for r in results for w in r.warnings)),
     )
+
+
+def run_warnings(protocol: Mapping[str, Any], dataset: Mapping[str, Any]) -> tuple[str, ...]:
+    """The warnings a run's protocol and dataset records call for (the runner stores them in
+    :attr:`BenchmarkResults.warnings`): a non-test split, scored items the evaluator trained on,
+    and an overlap that could not be checked."""
+    out = []
+    split = dataset.get("split")
+    if protocol.get("allow_non_test") and split != "test":
+        out.append(
+            f"scored on the {split} split (--allow-non-test), not test: these numbers are not "
+            "comparable with test-split leaderboards"
+        )
+    overlap = dataset.get("overlap")
+    if isinstance(overlap, Mapping):
+        if not overlap.get("checked"):
+            out.append(
+                "overlap with the evaluator's training items could not be checked: "
+                f"{overlap.get('note') or 'unknown'}"
+            )
+        elif overlap.get("overlapping_items"):
+            out.append(
+                f"{overlap['overlapping_items']} of {overlap.get('n_items')} scored items overlap the "
+                f"evaluator's training items ({overlap.get('by_clip_hash')} by clip hash, "
+                f"{overlap.get('by_prompt')} by normalised prompt; --allow-overlap): the evaluator has "
+                "seen them, so R-precision, MM-Dist and FID flatter every row"
+            )
+    return tuple(out)
 
 
 def _items(results: BenchmarkResults) -> str:
@@ -378,7 +413,7 @@ def _markdown(headers: list[str], rows: list[list[str]]) -> str:
 def leaderboard_markdown(results: BenchmarkResults | Sequence[BenchmarkResults]) -> str:
     """The leaderboard as Markdown: one table per metric group, then the constants that made it."""
     merged = _as_one(results)
-    parts = []
+    parts = [f"**Warning:** {w}." for w in merged.warnings]
     for group, title in GROUP_TITLES.items():
         headers, rows = leaderboard_table(merged, (group,))
         if len(headers) > 1:

@@ -68,6 +68,9 @@ def results_markdown(results: BenchmarkResults) -> str:
         f"(data `{e.training_data_sha256}`); "
         f"{e.fps:g} fps, {e.max_frames} frames; {e.normalisation}; loss: {e.loss}; text: {e.text_encoder}",
     ]
+    overlap = results.dataset.get("overlap")
+    if isinstance(overlap, dict):
+        lines.append(f"- overlap with the evaluator's training items: {_overlap_text(overlap)}")
     if results.emotion_recogniser:
         r = results.emotion_recogniser
         lines.append(f"- emotion recogniser: `{r['checkpoint_sha256']}`; {r['circumplex']}")
@@ -77,6 +80,19 @@ def results_markdown(results: BenchmarkResults) -> str:
     if results.command:
         lines.append(f"command: `{results.command}`")
     return "\n".join(lines) + "\n"
+
+
+def _overlap_text(overlap: dict[str, Any]) -> str:
+    if not overlap.get("checked"):
+        return f"not checked ({overlap.get('note')})"
+    text = (
+        f"{overlap.get('overlapping_items')} of {overlap.get('n_items')} scored items "
+        f"({overlap.get('by_clip_hash')} by clip hash, {overlap.get('by_prompt')} by normalised prompt)"
+    )
+    examples = overlap.get("examples") or []
+    if examples:
+        text += f", e.g. {'; '.join(map(repr, examples))}"
+    return f"{text}; {overlap.get('note')}"
 
 
 def write_results(results: BenchmarkResults, out: str | Path) -> list[Path]:

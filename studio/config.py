@@ -193,6 +193,12 @@ def browser_path() -> Path | None:
     return _path_setting("BROWSER_PATH")
 
 
+def omp_threads() -> int | None:
+    """``OMP_NUM_THREADS`` when it is a positive integer (torch's intra-op threads), else None."""
+    configured = os.environ.get("OMP_NUM_THREADS", "")
+    return int(configured) if configured.isdigit() and int(configured) > 0 else None
+
+
 def egl_device() -> str | None:
     """``$EGL_DEVICE_ID``: the GPU an EGL context is pinned to (unset: the first that works)."""
     return os.environ.get("EGL_DEVICE_ID") or None

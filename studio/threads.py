@@ -56,9 +56,11 @@ def one_thread() -> Iterator[None]:
 def machine_threads() -> int:
     """The intra-op threads a batch job should use: ``OMP_NUM_THREADS`` when set, else the cores
     this process may run on (torch's own default on the machines the studio runs on)."""
-    configured = os.environ.get("OMP_NUM_THREADS", "")
-    if configured.isdigit() and int(configured) > 0:
-        return int(configured)
+    from studio.config import omp_threads
+
+    configured = omp_threads()
+    if configured is not None:
+        return configured
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

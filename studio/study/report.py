@@ -68,6 +68,8 @@ def report_markdown(report: StudyReport) -> str:
         parts += ["## Mean rank per model (1 = best; 95% CI over prompts)", markdown_table(report.mean_ranks)]
     if report.bradley_terry:
         parts += ["## Bradley-Terry", markdown_table(report.bradley_terry)]
+        # a fit that stopped short is said under its table, not only in the notes at the end
+        parts += [f"**{n}**" for n in report.notes if n.startswith("Warning:") and "Bradley-Terry" in n]
     if report.win_rates is not None:
         rows = [
             {"model": a, **{b: report.win_rates[i, j] for j, b in enumerate(report.models)}}

@@ -566,8 +566,10 @@ def _preferences_from(
     notes.append(
         f"Bradley-Terry: {fit.n_comparisons} comparisons, log-strengths (mean 0) with a prior of "
         f"{fit.prior:g} virtual tie per pair; {fit.n_bootstrap} bootstrap resamples of items "
-        f"({len(set(groups))}; all comparisons from one item move together, since they are not independent)."
+        f"({len(set(groups))}; all comparisons from one item move together, since they are not independent); "
+        f"fitted in {fit.iterations} Newton steps to a tolerance of {fit.tolerance:g}."
     )
+    notes.extend(f"Warning: {w}." for w in fit.warnings)
     names, rates = win_rate_matrix(comparisons)
     index = [names.index(m) if m in names else None for m in models]
     matrix = np.full((len(models), len(models)), np.nan)

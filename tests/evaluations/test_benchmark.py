@@ -1,5 +1,7 @@
 """The benchmark runner end to end on tiny data, and its pieces."""
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,7 @@ from evaluations.benchmark import (
     generation_durations,
     select_items,
 )
-from evaluations.results import load_results
+from evaluations.results import leaderboard_markdown, load_results
 from studio.cli import main
 from studio.models import ExpressionModel
 from studio.motion import ARKIT_CHANNELS, MotionClip
@@ -22,7 +24,8 @@ from studio.motion import ARKIT_CHANNELS, MotionClip
 def benchmark_run(
     tmp_path_factory, tiny_corpus, tiny_evaluator_path, tiny_recogniser_path, tiny_models_config
 ):
-    """``python -m studio benchmark`` on the tiny corpus's train split (40 prompts, 2 replications)."""
+    """``python -m studio benchmark`` on the tiny corpus's train split (40 prompts, 2 replications):
+    the split the tiny evaluator trained on, so both guards have to be lifted."""
     out = tmp_path_factory.mktemp("bench")
     argv = [
         "benchmark",
@@ -43,6 +46,8 @@ def benchmark_run(
         "--models-config",
         str(tiny_models_config),
         "--no-progress",
+        "--allow-non-test",
+        "--allow-overlap",
         "--out",
         str(out),
     ]
@@ -78,6 +83,58 @@ def test_writes_the_three_files_with_gt_first_and_every_constant(benchmark_run, 
     assert csv_lines[0] == "model,family,metric,value,uncertainty,kind,n" and len(csv_lines) > 40
     md = (out / "results.md").read_text()
     assert "| Ground truth |" in md and "euclidean distance, text→motion" in md
+
+
+def test_train_split_and_training_items_are_refused_unless_allowed(benchmark_run, capsys):
+    """The tiny evaluator trained on every train item: scoring them is refused twice over (the
+    split, then the overlap), one line each; lifted, every output flags it."""
+    out, argv = benchmark_run
+    guarded = [a for a in argv if a not in ("--allow-non-test", "--allow-overlap")]
+    refused = [*guarded[:-1], str(out / "refused")]
+    capsys.readouterr()
+    assert main(refused) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: refusing to score the 'train' split") and "--allow-non-test" in err
+    assert "\n" not in err
+    assert main([*refused, "--allow-non-test"]) == 2
+    *notes, err = capsys.readouterr().err.strip().splitlines()  # the run's notes, then the one error line
+    assert err.startswith("error: refusing to score items the evaluator was trained on: 40 of 40 scored")
+    assert "(40 by clip hash, 40 by normalised prompt), e.g. 'fc5-" in err and "--allow-overlap" in err
+    assert not any(line.startswith("error") for line in notes) and not (out / "refused").exists()
+
+    results = load_results(out / "results.json")
+    assert results.protocol["allow_non_test"] is True and results.protocol["allow_overlap"] is True
+    overlap = results.dataset["overlap"]
+    assert (overlap["by_clip_hash"], overlap["by_prompt"], overlap["overlapping_items"]) == (40, 40, 40)
+    assert len(results.warnings) == 2
+    assert results.warnings[0].startswith("scored on the train split (--allow-non-test)")
+    assert results.warnings[1].startswith("40 of 40 scored items overlap the evaluator's training items")
+    board = leaderboard_markdown(results)
+    assert board.startswith("**Warning:** scored on the train split") and board.count("**Warning:**") == 2
+    md = (out / "results.md").read_text()
+    assert "**Warning:** 40 of 40 scored items overlap" in md
+    assert "overlap with the evaluator's training items: 40 of 40 scored items" in md
+
+
+def test_an_evaluator_without_training_items_is_scored_with_a_warning(
+    benchmark_run, tiny_evaluator_path, tmp_path, capsys
+):
+    _, argv = benchmark_run
+    bare = tmp_path / "evaluator.safetensors"
+    shutil.copy(tiny_evaluator_path, bare)  # the checkpoint without its training_items.json
+    argv = list(argv)
+    argv[argv.index(str(tiny_evaluator_path))] = str(bare)
+    argv[argv.index("tiny-emotion-label,tiny-retrieval")] = "tiny-emotion-label"
+    argv = [a for a in argv if a != "--allow-overlap"]
+    argv[-1] = str(tmp_path / "out")
+    capsys.readouterr()
+    assert main([*argv, "--no-geometry"]) == 0
+    printed = capsys.readouterr().out
+    warning = "overlap with the evaluator's training items could not be checked: no training_items.json"
+    assert f"**Warning:** {warning}" in printed  # the CLI's leaderboard
+    results = load_results(tmp_path / "out" / "results.json")
+    assert results.dataset["overlap"]["checked"] is False
+    assert any(w.startswith(warning) for w in results.warnings)
 
 
 def test_same_seed_reproduces_the_numbers(benchmark_run, tmp_path, capsys):
@@ -206,7 +263,7 @@ def test_progress_names_each_model_and_counts_clips(
         ["tiny-emotion-label", "tiny-retrieval"],
         tiny_corpus,
         "train",
-        Protocol(replications=2, n_prompts=32),
+        Protocol(replications=2, n_prompts=32, allow_non_test=True, allow_overlap=True),
         models_config=tiny_models_config,
         evaluator=Evaluator.load(tiny_evaluator_path),
         recogniser=EmotionRecogniser.load(tiny_recogniser_path),

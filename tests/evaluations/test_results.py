@@ -108,3 +108,35 @@ def test_a_hostile_results_file_is_one_clear_error(tmp_path):
         path.write_bytes(body.encode("latin-1"))
         with pytest.raises(ResultsFileError, match="cannot read benchmark results"):
             load_results(path)
+
+
+def test_warnings_round_trip_lead_the_leaderboard_and_combine(tmp_path):
+    from evaluations.results_files import write_results
+
+    warned = dataclasses.replace(
+        results(row("ground-truth", 0.5, 0.01)),
+        warnings=("scored on the val split (--allow-non-test), not test",),
+    )
+    write_results(warned, tmp_path)
+    again = load_results(tmp_path / "results.json")
+    assert again.warnings == warned.warnings
+    board = leaderboard_markdown(again)
+    assert board.startswith("**Warning:** scored on the val split (--allow-non-test), not test.\n")
+    assert "**Warning:** scored on the val split" in (tmp_path / "results.md").read_text()
+    assert (
+        combine_results([results(row("mdm", 0.3, 0.2)), warned]).warnings == warned.warnings
+    )  # a flag survives a merge
+
+
+def test_results_written_before_the_guards_still_load(tmp_path):
+    """No warnings, no overlap record, no allow_* constants: read as they are, no warning added."""
+    from evaluations.results_files import shipped_leaderboard
+    from studio.config import ASSETS_DIR
+
+    old = results(row("ground-truth", 0.5, 0.01)).to_dict()
+    del old["warnings"]
+    (tmp_path / "results.json").write_text(json.dumps(old))
+    assert load_results(tmp_path / "results.json").warnings == ()
+    shipped = load_results(shipped_leaderboard(ASSETS_DIR))
+    assert "overlap" not in shipped.dataset and "allow_non_test" not in shipped.protocol
+    assert shipped.warnings == () and "**Warning:**" not in leaderboard_markdown(shipped)

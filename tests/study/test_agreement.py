@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import optimize, stats
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
 
 from studio.study.agreement import (
+    BT_TOLERANCE,
     bootstrap_items,
     bradley_terry,
     fleiss_kappa,
@@ -16,8 +17,9 @@ from studio.study.agreement import (
     win_rate_matrix,
 )
 
-# Fleiss (1971): 10 subjects, 14 raters, 5 categories
-FLEISS_1971 = np.array(
+# The common textbook table (10 subjects, 14 raters, 5 categories; kappa 0.210, as statsmodels):
+# not Fleiss (1971)'s own data (30 patients, 6 psychiatrists, 5 diagnoses), which gives 0.430
+TEXTBOOK_TABLE = np.array(
     [
         [0, 0, 0, 0, 14],
         [0, 2, 6, 4, 2],
@@ -34,8 +36,8 @@ FLEISS_1971 = np.array(
 
 
 def test_fleiss_kappa_on_the_classic_table():
-    assert fleiss_kappa(FLEISS_1971) == pytest.approx(0.210, abs=5e-4)
-    assert fleiss_kappa(FLEISS_1971) == pytest.approx(statsmodels_fleiss(FLEISS_1971), abs=1e-12)
+    assert fleiss_kappa(TEXTBOOK_TABLE) == pytest.approx(0.210, abs=5e-4)
+    assert fleiss_kappa(TEXTBOOK_TABLE) == pytest.approx(statsmodels_fleiss(TEXTBOOK_TABLE), abs=1e-12)
 
 
 @settings(max_examples=50, deadline=None)
@@ -150,7 +152,7 @@ def test_win_rate_matrix():
 
 
 def test_bootstrap_items_ci_brackets_the_estimate():
-    interval = bootstrap_items(fleiss_kappa, FLEISS_1971, n_bootstrap=300, seed=0)
+    interval = bootstrap_items(fleiss_kappa, TEXTBOOK_TABLE, n_bootstrap=300, seed=0)
     assert interval.low <= interval.estimate <= interval.high
     assert interval.estimate == pytest.approx(0.210, abs=5e-4) and interval.high - interval.low > 0.05
 
@@ -172,3 +174,76 @@ def test_bradley_terry_grouped_bootstrap_widens_intervals_for_copied_comparisons
     assert np.all(grouped.ci_high - grouped.ci_low > 1.5 * (loose.ci_high - loose.ci_low))
     with pytest.raises(ValueError, match="labels"):
         bradley_terry(comparisons, groups=groups[:-1])
+
+
+def bt_mle(comparisons, prior: float) -> np.ndarray:
+    """Bradley-Terry by direct maximisation (scipy BFGS) of the log-likelihood with ``prior``
+    virtual ties per pair; mean-zero log-strengths in sorted model order (an independent check)."""
+    models = sorted({c[0] for c in comparisons} | {c[1] for c in comparisons})
+    k, index = len(models), {m: i for i, m in enumerate(models)}
+    wins = np.zeros((k, k))
+    for a, b, score in comparisons:
+        wins[index[a], index[b]] += score
+        wins[index[b], index[a]] += 1 - score
+    wins += prior / 2 * (1 - np.eye(k))
+
+    def negative(free):
+        s = np.r_[0.0, free]
+        d = s[:, None] - s[None, :]
+        p = 1 / (1 + np.exp(-d))
+        return np.sum(wins * np.logaddexp(0, -d)), -np.r_[0.0, (wins - (wins + wins.T) * p).sum(1)[1:]][1:]
+
+    fit = optimize.minimize(negative, np.zeros(k - 1), jac=True, method="BFGS", options={"gtol": 1e-12})
+    s = np.r_[0.0, fit.x]
+    return s - s.mean()
+
+
+def old_fixed_500_mm(comparisons, prior: float) -> np.ndarray:
+    """What bradley_terry fitted before: 500 MM steps (Hunter 2004), stopping there, converged or not."""
+    models = sorted({c[0] for c in comparisons} | {c[1] for c in comparisons})
+    k, index = len(models), {m: i for i, m in enumerate(models)}
+    wins, games = np.zeros((k, k)), np.zeros((k, k))
+    for a, b, score in comparisons:
+        i, j = index[a], index[b]
+        wins[i, j] += score
+        wins[j, i] += 1 - score
+        games[i, j] += 1
+        games[j, i] += 1
+    wins, games = wins + prior / 2 * (1 - np.eye(k)), games + prior * (1 - np.eye(k))
+    strength = np.ones(k)
+    for _ in range(500):
+        updated = wins.sum(1) / (games / (strength[:, None] + strength[None, :])).sum(1)
+        strength = updated / np.exp(np.mean(np.log(updated)))
+    return np.log(strength)
+
+
+def test_bradley_terry_converges_on_a_sparse_chain_where_500_steps_fell_short():
+    """A > B > C > D, only neighbours compared, 199 wins to 1 each: the MLE (no prior) puts
+    log(199) between neighbours. 500 MM steps stopped 0.1 short; the fit now reaches it, and
+    agrees with a direct maximisation with the default prior too."""
+    chain = [(a, b, 1.0) for a, b in ("AB", "BC", "CD") for _ in range(199)]
+    chain += [(a, b, 0.0) for a, b in ("AB", "BC", "CD")]
+    exact = -np.log(199) * np.arange(4)
+    exact -= exact.mean()
+    assert np.max(np.abs(old_fixed_500_mm(chain, 0.0) - exact)) > 0.05
+    fit = bradley_terry(chain, n_bootstrap=20, prior=0.0)
+    assert fit.converged and 1 <= fit.iterations < 100 and fit.tolerance == BT_TOLERANCE
+    np.testing.assert_allclose(fit.strength, exact, atol=1e-9)
+    np.testing.assert_allclose(fit.strength, bt_mle(chain, 0.0), atol=1e-5)
+    default = bradley_terry(chain, n_bootstrap=20)
+    assert default.converged and default.warnings == ()
+    np.testing.assert_allclose(default.strength, bt_mle(chain, 1.0), atol=1e-5)
+
+
+def test_bradley_terry_says_when_it_did_not_converge():
+    """Without a prior, a model that never lost has no finite MLE: the fit says so (it used to
+    come back NaN), as do bootstrap resamples in which a link loses its one upset."""
+    fit = bradley_terry([("a", "b", 1.0)] * 5 + [("b", "c", 1.0), ("b", "c", 0.0)], n_bootstrap=50, prior=0.0)
+    assert not fit.converged and fit.bootstrap_unconverged == 50
+    assert fit.warnings[0].startswith("Bradley-Terry did not converge")
+    assert fit.warnings[1].startswith("50 of 50 Bradley-Terry bootstrap fits did not converge")
+    assert fit.strength[0] > 20 and fit.strength[1] == pytest.approx(fit.strength[2])  # a runs off; b, c tie
+    chain = [(a, b, 1.0) for a, b in ("AB", "BC", "CD") for _ in range(9)]
+    chain += [(a, b, 0.0) for a, b in ("AB", "BC", "CD")]
+    sparse = bradley_terry(chain, n_bootstrap=200, prior=0.0, seed=0)
+    assert sparse.converged and 0 < sparse.bootstrap_unconverged < 200 and len(sparse.warnings) == 1
