@@ -2,6 +2,8 @@
 # Reproduce the shipped evaluation models from scratch:
 #   assets/evaluator/evaluator.safetensors           text-motion contrastive evaluator (+ .json)
 #   assets/evaluator/emotion_recogniser.safetensors  emotion / valence-arousal MLP (+ .json)
+#   assets/evaluator/evaluator.training_items.json   its train + val items, hashed (the benchmark
+#                                                    refuses to score them)
 #   assets/evaluator/SHA256SUMS                      what the studio checks them against
 # 1. the synthetic FACS corpus (20,000 items, seed 0; ~1-3 min), 2. one training run each (seed 0,
 # one thread; early stopping on the val split). Usage: scripts/train_evaluators.sh [CORPUS_DIR]
@@ -22,5 +24,6 @@ mkdir -p assets/evaluator
 "$python" -m studio train evaluator --data "$corpus" --out assets/evaluator/evaluator.safetensors --seed 0
 "$python" -m studio train emotion-recogniser --data "$corpus" --out assets/evaluator/emotion_recogniser.safetensors \
   --seed 0
-(cd assets/evaluator && sha256sum evaluator.safetensors emotion_recogniser.safetensors > SHA256SUMS)
+(cd assets/evaluator && sha256sum evaluator.safetensors emotion_recogniser.safetensors \
+  evaluator.training_items.json > SHA256SUMS)
 cat assets/evaluator/SHA256SUMS
