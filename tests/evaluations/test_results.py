@@ -137,6 +137,8 @@ def test_results_written_before_the_guards_still_load(tmp_path):
     del old["warnings"]
     (tmp_path / "results.json").write_text(json.dumps(old))
     assert load_results(tmp_path / "results.json").warnings == ()
+    # the shipped leaderboard: scored on the test split, none of it among the evaluator's items
     shipped = load_results(shipped_leaderboard(ASSETS_DIR))
-    assert "overlap" not in shipped.dataset and "allow_non_test" not in shipped.protocol
+    assert shipped.protocol["allow_non_test"] is False and shipped.protocol["allow_overlap"] is False
+    assert shipped.dataset["overlap"]["overlapping_items"] == 0
     assert shipped.warnings == () and "**Warning:**" not in leaderboard_markdown(shipped)
