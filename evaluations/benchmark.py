@@ -28,9 +28,11 @@ Protocol (every constant is written into the results):
   prompts. With 20 replications that is 20 samples per prompt (HumanML3D: 30); with ``--quick``
   only 3, and a third of the pairs are a sample with itself (``n_self_pairs`` in the results):
   quick MModality is for iteration, not for reporting.
-* **CTEG sequence metrics** (Variation, FgD, DoT, Cppl) on replication 0, in the evaluator's
-  z-score units at 10 fps, with standard errors from :data:`BOOTSTRAP_RESAMPLES` bootstrap
-  resamples of the clips (CTEG). Cppl uses the ground-truth clip of each prompt as target.
+* **CTEG sequence metrics** (Variation eq. 13, temporal variation, FgD eq. 14, DoT eq. 15) on
+  replication 0, in the evaluator's z-score units at 10 fps, with standard errors from
+  :data:`BOOTSTRAP_RESAMPLES` bootstrap resamples of the clips. **Cppl (free-running)**: eqs.
+  16-18 of each prompt's ground-truth clip around the model's free-running sample, not the
+  paper's one-step-ahead predictions, so it has a table of its own.
 * **Geometry** (EmoteGPT L1 vertex error, mm, head/face/lip): replication 0, the first
   :data:`GEOMETRY_CLIPS` prompts of the subset, both clips through the default rig at 10 fps;
   bootstrap SE over clips.
@@ -53,7 +55,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -91,6 +93,9 @@ from studio.config import StudioConfig
 from studio.errors import StudioError
 from studio.models import ExpressionModel
 from studio.threads import all_threads
+
+if TYPE_CHECKING:
+    from evaluations.evaluator import Evaluator
 
 __all__ = [
     "BenchmarkError",
@@ -366,12 +371,10 @@ def run_benchmark(
     )
 
 
-def _check_overlap(evaluator: Any, gt: Any, protocol: Protocol, log: Callable[[str], None]) -> dict:
+def _check_overlap(evaluator: Evaluator, gt: Any, protocol: Protocol, log: Callable[[str], None]) -> dict:
     """The scored items against the evaluator's training items: refused when they overlap (unless
     ``protocol.allow_overlap``); the record for ``results.dataset["overlap"]``."""
-    finder = getattr(evaluator, "training_items", None)
-    unknown = (None, "the evaluator does not list its training items")
-    training, note = finder() if callable(finder) else unknown
+    training, note = evaluator.training_items()
     overlap = find_overlap(training, gt, note)
     if overlap.overlapping and not protocol.allow_overlap:
         raise BenchmarkError(

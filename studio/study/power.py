@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -325,15 +325,6 @@ def plan_from_assumptions(assumptions: Assumptions, trials: int, **options: floa
     return plan(assumed_simulator(assumptions), assumptions.models, assumptions.order, trials, **options)
 
 
-def pilot_order(models: Sequence[str], comparisons: Sequence[tuple[str, str, float]]) -> tuple[int, ...]:
-    """The pilot's own order of ``models`` (strongest first), from its Bradley-Terry fit."""
-    index = {m: i for i, m in enumerate(models)}
-    rows = np.array([(index[a], index[b], float(s)) for a, b, s in comparisons])
-    fit = fit_clustered(rows, np.arange(len(rows)), len(models))
-    return tuple(int(i) for i in np.argsort(fit.strengths)[::-1])
-
-
-def describe_curve(curve: Mapping[int, float] | Sequence[tuple[int, float]]) -> str:
+def describe_curve(curve: Sequence[tuple[int, float]]) -> str:
     """``n: power`` pairs on one line."""
-    items = curve.items() if isinstance(curve, Mapping) else curve
-    return ", ".join(f"{n}: {p:.3f}" for n, p in items)
+    return ", ".join(f"{n}: {p:.3f}" for n, p in curve)
